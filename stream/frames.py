@@ -1,0 +1,28 @@
+"""The unit that flows through the pipeline: one video frame and what the stages add to it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+
+@dataclass
+class Frame:
+    """One decoded frame; stages fill in `alpha` and `output` as it moves downstream."""
+
+    index: int                      # 0-based position in the source, gap-free
+    image: np.ndarray               # H×W×3 uint8 RGB, full resolution
+    pts: int | None = None          # presentation time in `time_base` units, as decoded (may be None)
+    time_base: Fraction | None = None
+    captured_at: float = 0.0        # time.perf_counter() when the source produced it (latency stats)
+    alpha: np.ndarray | None = None   # H×W float32 in [0, 1], full resolution
+    output: np.ndarray | None = None  # H×W×3 (composite) or H×W×4 (RGBA) uint8, what sinks write
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def time(self) -> float | None:
+        """Presentation time in seconds, when the source gave one."""
+        if self.pts is None or self.time_base is None:
+            return None
+        return float(self.pts * self.time_base)
