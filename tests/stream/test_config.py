@@ -1,0 +1,48 @@
+"""Config: presets load, flags override, unknown or invalid fields are named."""
+import pytest
+
+from stream.config import PRESETS_DIR, ConfigError, CutoutConfig, load_config
+
+
+@pytest.mark.parametrize("preset", sorted(p.stem for p in PRESETS_DIR.glob("*.yaml")))
+def test_every_preset_loads(preset):
+    assert isinstance(load_config(preset), CutoutConfig)
+
+
+def test_presets_differ_from_defaults():
+    assert load_config("transparent_overlay").background == "transparent"
+    assert load_config("virtual_background").queue_size == 2
+
+
+def test_flags_override_the_file_and_none_means_unset(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("crf: 30\nbackground: blur\n")
+    c = load_config(f, crf=20, background=None)
+    assert (c.crf, c.background) == (20, "blur")
+
+
+@pytest.mark.parametrize("text, field", [
+    ("bogus: 1\n", "bogus"),
+    ("crf: 99\n", "crf"),
+    ("infer_size: 500\n", "infer_size"),
+    ("smoothing: maybe\n", "smoothing"),
+    ("device: tpu\n", "device"),
+    ("infer-size: 17\n", "infer_size"),
+])
+def test_bad_fields_are_named_with_the_file(tmp_path, text, field):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_config(f)
+    assert field in str(e.value) and "bad.yaml" in str(e.value)
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(tmp_path / "list.yaml")
+    (tmp_path / "broken.yaml").write_text("a: [1,\n")
+    with pytest.raises(ConfigError, match="YAML"):
+        load_config(tmp_path / "broken.yaml")
