@@ -1,0 +1,201 @@
+"""Where frames come from: a video file or URL (PyAV) or an image sequence, as context managers.
+
+Every source yields `Frame`s with a gap-free `index` from 0, `pts`/`time_base` as decoded, the RGB image
+(H×W×3 uint8) and `captured_at = time.perf_counter()` for latency stats. User-caused failures (missing
+file, not a video, empty folder) raise `P3MError` from `open_source`, before any frame is read.
+"""
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import re
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import av
+import cv2
+import numpy as np
+
+from model.errors import P3MError
+from stream.frames import Frame
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FPS = Fraction(25)
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
+_PRINTF = re.compile(r"%0?(\d*)d")
+
+
+def is_url(spec: str) -> bool:
+    """True for a network input PyAV opens itself (rtsp, http, ...), never checked on disk."""
+    return spec.lower().startswith(URL_SCHEMES)
+
+
+def is_printf_pattern(spec: str) -> bool:
+    """True for a file name holding one printf integer field, like `frames/%05d.png`."""
+    return len(_PRINTF.findall(os.path.basename(spec))) == 1
+
+
+def sane_fps(*candidates: Fraction | None) -> Fraction:
+    """The first plausible rate (0 < fps ≤ 1000) among `candidates`, else `DEFAULT_FPS`."""
+    for rate in candidates:
+        if rate is not None and 0 < rate <= 1000:
+            return Fraction(rate)
+    return DEFAULT_FPS
+
+
+class Source:
+    """What every source exposes; iterate it (once) for frames, and close it (or use `with`)."""
+
+    path: str                  # the input as given (a file, URL, folder or pattern): audio is copied from it
+    width: int
+    height: int
+    fps: Fraction              # average frame rate, or a sane fallback
+    time_base: Fraction        # unit of `Frame.pts`
+    frame_count: int | None    # an estimate; None when unknown (live streams)
+    has_audio: bool = False
+
+    def __iter__(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the input; safe to call twice."""
+
+    def __enter__(self) -> "Source":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class VideoSource(Source):
+    """A video file or URL demuxed and decoded by PyAV (threaded decode), frames converted to RGB."""
+
+    def __init__(self, spec: str, *, options: dict[str, str] | None = None) -> None:
+        self.path = spec
+        url = is_url(spec)
+        if not url and not os.path.exists(spec):
+            raise P3MError(f"input not found: {spec}", "check the path")
+        if not url and not os.path.isfile(spec):
+            raise P3MError(f"input is not a file: {spec}", "give a video file, an image folder or a pattern")
+        if url:
+            # A dead camera or server must not hang us forever: 10 s network timeout (µs).
+            options = {"timeout": "10000000", **({"rtsp_transport": "tcp"} if spec.startswith("rtsp") else {}),
+                       **(options or {})}
+        try:
+            self._container = av.open(spec, options=options or {})
+        except (av.FFmpegError, OSError) as e:
+            raise P3MError(f"cannot open {spec}: {_reason(e)}",
+                           "is it a video file (mp4, mkv, mov, webm, avi...) and not damaged?") from None
+        if not self._container.streams.video:
+            kinds = sorted({s.type for s in self._container.streams}) or ["no streams"]
+            self._container.close()
+            raise P3MError(f"{spec} has no video stream (found: {', '.join(kinds)})",
+                           "give a video file or an image sequence")
+        self._stream = stream = self._container.streams.video[0]
+        stream.thread_type = "AUTO"      # frame + slice threads: decode is a large share of CPU time
+        ctx = stream.codec_context
+        self.width, self.height = ctx.width, ctx.height
+        if not self.width or not self.height:
+            self._container.close()
+            raise P3MError(f"cannot read the video size of {spec}", "the file may be damaged")
+        self.fps = sane_fps(stream.average_rate, stream.guessed_rate, stream.base_rate)
+        self.time_base = stream.time_base or 1 / self.fps
+        self.frame_count = self._estimate_count()
+        self.has_audio = bool(self._container.streams.audio)
+
+    def _estimate_count(self) -> int | None:
+        if self._stream.frames > 0:
+            return int(self._stream.frames)
+        if self._stream.duration and self._stream.time_base:
+            return max(1, round(self._stream.duration * self._stream.time_base * self.fps))
+        if self._container.duration:     # in AV_TIME_BASE (µs) units
+            return max(1, round(self._container.duration / 1_000_000 * self.fps))
+        return None
+
+    def __iter__(self) -> Iterator[Frame]:
+        index = 0
+        try:
+            for decoded in self._container.decode(self._stream):
+                # Reformat to the first frame's size: a mid-stream resolution change must not reach stages.
+                image = decoded.to_ndarray(format="rgb24", width=self.width, height=self.height)
+                yield Frame(index=index, image=image, pts=decoded.pts, time_base=self.time_base,
+                            captured_at=time.perf_counter())
+                index += 1
+        except av.FFmpegError as e:
+            raise P3MError(f"cannot decode {self.path} after {index} frames: {_reason(e)}",
+                           "the file may be truncated or damaged") from None
+
+    def close(self) -> None:
+        self._container.close()
+
+
+class ImageSequenceSource(Source):
+    """A folder of images (sorted by name), a printf pattern (sorted by number) or one image, via OpenCV."""
+
+    def __init__(self, spec: str, *, fps: Fraction | float = DEFAULT_FPS) -> None:
+        self.path = spec
+        self.files = _list_images(spec)
+        first = self._read(self.files[0])
+        self.height, self.width = first.shape[:2]
+        self.fps = sane_fps(Fraction(fps).limit_denominator(1001))
+        self.time_base = 1 / self.fps
+        self.frame_count = len(self.files)
+
+    def _read(self, file: str) -> np.ndarray:
+        image = cv2.imread(file, cv2.IMREAD_COLOR)     # 8-bit BGR whatever the file holds (gray, RGBA, 16-bit)
+        if image is None:
+            raise P3MError(f"cannot read image {file}", "is it a PNG/JPEG/TIFF image and not damaged?")
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+    def __iter__(self) -> Iterator[Frame]:
+        for index, file in enumerate(self.files):
+            image = self._read(file)
+            if image.shape[:2] != (self.height, self.width):
+                raise P3MError(f"{file} is {image.shape[1]}x{image.shape[0]}, the sequence is "
+                               f"{self.width}x{self.height}", "all images of a sequence must have one size")
+            yield Frame(index=index, image=image, pts=index, time_base=self.time_base,
+                        captured_at=time.perf_counter())
+
+
+def _list_images(spec: str) -> list[str]:
+    if os.path.isfile(spec):
+        return [spec]
+    if os.path.isdir(spec):
+        files = sorted(str(p) for p in Path(spec).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not files:
+            raise P3MError(f"no images in folder {spec}",
+                           f"it should hold {'/'.join(e[1:] for e in IMAGE_EXTENSIONS)} files")
+        return files
+    folder, name = os.path.split(spec)
+    field = _PRINTF.search(name)
+    assert field is not None
+    before, after = name[:field.start()], name[field.end():]
+    numbered = re.compile(re.escape(before) + r"(\d+)" + re.escape(after) + "$")
+    found = [(int(m.group(1)), p) for p in glob.glob(os.path.join(glob.escape(folder), "*"))
+             if (m := numbered.match(os.path.basename(p)))]
+    if not found:
+        raise P3MError(f"no files match {spec}", "the pattern's %d stands for the frame number, e.g. %05d")
+    return [p for _, p in sorted(found)]
+
+
+def open_source(spec: str, *, fps: Fraction | float | None = None,
+                options: dict[str, str] | None = None) -> Source:
+    """Open `spec`: a video file or URL, a folder of images, or a printf pattern like `frames/%05d.png`.
+
+    `fps` sets an image sequence's rate (default 25); `options` go to FFmpeg's demuxer (URLs, devices).
+    """
+    if not is_url(spec) and (os.path.isdir(spec) or is_printf_pattern(spec)):
+        return ImageSequenceSource(spec, fps=fps or DEFAULT_FPS)
+    if not is_url(spec) and spec.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(spec):
+        return ImageSequenceSource(spec, fps=fps or DEFAULT_FPS)     # one still image: a 1-frame sequence
+    return VideoSource(spec, options=options)
+
+
+def _reason(error: BaseException) -> str:
+    """FFmpeg's message without the errno and file name PyAV wraps it in."""
+    return getattr(error, "strerror", None) or str(error)

@@ -1,0 +1,206 @@
+"""Sinks: each format round-trips size, frame count, timestamps, alpha and audio; bad outputs fail early."""
+from __future__ import annotations
+
+import logging
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from conftest import (FPS, H, N, W, Passthrough, SquareMatte, audio_packets, decoded_alpha, decoded_video,
+                      square_alpha, synthetic_frames, times)
+from model.errors import P3MError
+from stream.sinks import open_sink, open_sinks
+from stream.sources import open_source
+
+# Matroska and WebM cannot store negative timestamps, so FFmpeg shifts every stream by the AAC priming
+# delay (1024 samples = 21.3 ms at 48 kHz); A/V sync is kept, the whole file starts that much later.
+PRIMING_S = 1024 / 48000 + 1e-3
+
+
+def transcode(src: Path, out: Path, stage: object, **options: object) -> int:
+    """Run every frame of `src` through `stage` into `out`; returns frames written."""
+    with open_source(str(src)) as source, open_sinks(str(out), source, **options) as sink:
+        for frame in source:
+            sink.write(stage.process(frame))
+    return sink.frames_written
+
+
+def input_times(clip: Path) -> np.ndarray:
+    return times(decoded_video(clip))
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv", ".mov"])
+def test_composite_keeps_size_count_times_and_copies_audio_bytes(clip: Path, tmp_path: Path, ext: str) -> None:
+    out = tmp_path / f"out{ext}"
+    assert transcode(clip, out, Passthrough()) == N
+    frames = decoded_video(out)
+    assert len(frames) == N and (frames[0].width, frames[0].height) == (W, H)
+    assert frames[0].format.name == "yuv420p"
+    got, want = times(frames), input_times(clip)
+    assert np.allclose(got - got[0], want - want[0], atol=1e-3)
+    assert abs(got[0] - want[0]) <= (PRIMING_S if ext == ".mkv" else 1e-3)
+    assert audio_packets(out) == audio_packets(clip)           # same count, same bytes: copied, not re-encoded
+    assert list(tmp_path.iterdir()) == [out]                    # the temporary sibling was renamed
+
+
+def test_composite_webm_reencodes_audio_to_opus_with_a_warning(clip: Path, tmp_path: Path,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "out.webm"
+    with caplog.at_level(logging.WARNING):
+        assert transcode(clip, out, Passthrough()) == N
+    assert "re-encoding it to libopus" in caplog.text
+    with av.open(str(out)) as container:
+        assert [s.codec_context.name for s in container.streams] == ["vp9", "opus"]
+        seconds = sum(f.samples for f in container.decode(audio=0)) / 48000
+    assert seconds == pytest.approx(N / FPS, abs=0.05)
+    assert np.allclose(times(decoded_video(out)), input_times(clip), atol=1e-3)
+
+
+@pytest.mark.parametrize("ext, codec, max_err, mean_err", [
+    (".webm", "vp9", 24, 0.5),        # lossy VP9 alpha plane (measured: max 13, mean 0.18)
+    (".mov", "prores", 1, 0.25),      # ProRes 4444 alpha is lossless; 8→10→8-bit rounding only
+    (".mkv", "ffv1", 0, 0),           # FFV1 is lossless
+])
+def test_transparent_formats_round_trip_alpha(clip: Path, tmp_path: Path, ext: str, codec: str,
+                                              max_err: int, mean_err: float) -> None:
+    out = tmp_path / f"cutout{ext}"
+    assert transcode(clip, out, SquareMatte(), transparent=True) == N
+    frames = decoded_video(out)
+    assert len(frames) == N and frames[0].width == W and frames[0].height == H
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.name == codec
+    got, want = times(frames), input_times(clip)
+    assert np.allclose(got - got[0], want - want[0], atol=1e-3)
+    alphas = decoded_alpha(out)
+    assert len(alphas) == N
+    errors = np.stack([np.abs(a.astype(int) - np.round(square_alpha(i) * 255)) for i, a in enumerate(alphas)])
+    assert errors.max() <= max_err and errors.mean() <= mean_err
+    if ext != ".webm":
+        assert audio_packets(out) == audio_packets(clip)
+
+
+def test_png_sequence_round_trips_rgba_exactly_and_warns_audio_dropped(
+        clip: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    pattern = tmp_path / "png" / "f_%04d.png"               # the folder is created (its parent exists)
+    with caplog.at_level(logging.WARNING):
+        assert transcode(clip, pattern, SquareMatte(), transparent=True) == N
+    assert "audio is dropped" in caplog.text
+    files = sorted((tmp_path / "png").iterdir())
+    assert [f.name for f in files] == [f"f_{i:04d}.png" for i in range(N)]
+    for i in (0, N - 1):
+        rgba = cv2.imread(str(files[i]), cv2.IMREAD_UNCHANGED)
+        assert rgba.shape == (H, W, 4)
+        assert np.array_equal(rgba[..., 3], np.round(square_alpha(i) * 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("ext, p999_err, mean_err", [
+    (".mkv", 0, 0.0),      # FFV1 gray: lossless
+    (".mp4", 8, 1.5),      # H.264 crf 18 (measured: 99.9th percentile 6, mean 0.85; a lone edge pixel can be far off)
+])
+def test_alpha_out_writes_a_grayscale_matte(clip: Path, tmp_path: Path, ext: str, p999_err: int,
+                                            mean_err: float) -> None:
+    matte = tmp_path / f"matte{ext}"
+    with open_source(str(clip)) as source, open_sinks(str(tmp_path / "out.mp4"), source, alpha_out=str(matte)) as sink:
+        for frame in source:
+            frame = SquareMatte().process(frame)
+            frame.output = frame.image              # a composite main output beside the matte
+            sink.write(frame)
+    frames = decoded_video(matte)
+    assert len(frames) == N and len(decoded_video(tmp_path / "out.mp4")) == N
+    errors = np.stack([np.abs(f.to_ndarray(format="gray").astype(int) - np.round(square_alpha(i) * 255))
+                       for i, f in enumerate(frames)])
+    assert np.percentile(errors, 99.9) <= p999_err and errors.mean() <= mean_err
+    assert audio_packets(tmp_path / "out.mp4") == audio_packets(clip)
+    with av.open(str(matte)) as container:
+        assert not container.streams.audio                   # the audio goes with the main output only
+
+
+def test_odd_sizes_keep_their_size_as_h264_444(media: Path, tmp_path: Path,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "odd.mp4"
+    with caplog.at_level(logging.WARNING):
+        assert transcode(media / "odd.mp4", out, Passthrough()) == 10
+    assert "odd" in caplog.text
+    frames = decoded_video(out)
+    assert len(frames) == 10 and (frames[0].width, frames[0].height) == (W + 1, H + 1)
+    assert frames[0].format.name == "yuv444p"
+
+
+@pytest.mark.parametrize("pts", [
+    [None] * 12,                                   # no timestamps at all
+    [0, 1, 2, 3, 2, 5, 4, 7, 8, 9, 10, 11],        # going back (AVI-like)
+    [0, 1, 2, None, 4, 5, 5, 7, 8, 9, 10, 11],     # a hole and a repeat
+])
+def test_missing_or_disordered_timestamps_still_give_a_valid_file(tmp_path: Path, pts: list[int | None],
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "renumbered.mp4"
+    with caplog.at_level(logging.WARNING):
+        with open_sink(str(out), width=W, height=H, fps=Fraction(FPS), time_base=Fraction(1, FPS)) as sink:
+            for frame in synthetic_frames(pts):
+                sink.write(frame)
+    assert "numbering frames" in caplog.text
+    got = times(decoded_video(out))
+    assert len(got) == len(pts) and np.all(np.diff(got) > 0)
+
+
+def test_an_error_removes_the_partial_file(clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    with pytest.raises(RuntimeError, match="boom"):
+        with open_source(str(clip)) as source, open_sinks(str(out), source) as sink:
+            for frame in source:
+                sink.write(frame)
+                if frame.index == 5:
+                    raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_finalises_what_was_written(clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        with open_source(str(clip)) as source, open_sinks(str(out), source) as sink:
+            for frame in source:
+                sink.write(frame)
+                if frame.index == 9:
+                    raise KeyboardInterrupt
+    assert sink.frames_written == 10 and len(decoded_video(out)) == 10
+    count, _ = audio_packets(out)
+    assert 0 < count < audio_packets(clip)[0]                  # audio stops near the last frame
+
+
+@pytest.mark.parametrize("output, kwargs, words", [
+    ("out.mp4", {"kind": "transparent"}, "cannot write a transparent video to '.mp4'"),
+    ("out.avi", {}, "cannot write a composite video to '.avi'"),
+    ("out.webm", {"kind": "matte"}, "cannot write a matte video"),
+    ("missing/out.mp4", {}, "output folder does not exist"),
+    ("file.txt/out.mp4", {}, "output folder does not exist"),
+    ("missing/deeper/%04d.png", {}, "output folder does not exist"),
+])
+def test_bad_outputs_fail_before_any_work(tmp_path: Path, output: str, kwargs: dict, words: str) -> None:
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(P3MError) as info:
+        open_sink(str(tmp_path / output), width=W, height=H, fps=Fraction(FPS), **kwargs)
+    assert words in info.value.message and info.value.hint and "\n" not in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+def test_output_equal_to_input_is_refused(clip: Path) -> None:
+    with open_source(str(clip)) as source, pytest.raises(P3MError, match="is the input"):
+        open_sinks(str(clip), source)
+
+
+def test_unwritable_output_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        target = folder if os.geteuid() != 0 else Path("/proc")    # root writes anywhere but /proc
+        for sink_path in (target / "out.mp4", target / "pngs" / "%04d.png"):
+            with pytest.raises(P3MError, match="cannot (write to|create output folder)"):
+                open_sink(str(sink_path), width=W, height=H, fps=Fraction(FPS))
+    finally:
+        folder.chmod(0o700)
