@@ -1,0 +1,191 @@
+"""One interface for matting models: `alpha = matter(rgb)`, for P3M-Net and the bundled MediaPipe segmenter.
+
+A Matter sees one RGB image at the (reduced) resolution chosen by the caller and returns its alpha at
+that resolution; resizing, upsampling and video are the stages' business. `make_matter` picks one by
+name from a small registry, which tests extend with their own doubles through `register_matter`.
+
+Where `auto` looks for P3M-Net weights: `$XDG_CONFIG_HOME/p3m-stream/p3mnet.pth`, or
+`~/.config/p3m-stream/p3mnet.pth` when XDG_CONFIG_HOME is unset.
+"""
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from model.errors import P3MError
+from model.devices import resolve_device
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class Matter(ABC):
+    """A matting model: H×W×3 uint8 RGB in, H×W float32 alpha in [0, 1] out, at the same size."""
+
+    name: str
+    device: str = "cpu"
+    size_multiple: int = 1  # H and W given to __call__ must be multiples of this
+
+    @abstractmethod
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        """The alpha matte of `rgb` (a fresh array the caller owns)."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """One line for logs and the CLI, e.g. "P3M-Net R34 on cuda"."""
+
+    def close(self) -> None:
+        """Release native resources; idempotent."""
+
+    def __enter__(self) -> "Matter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class P3MNetMatter(Matter):
+    """P3M-Net's fused alpha: ImageNet-normalised float32 input, CUDA when available."""
+
+    name = "p3mnet"
+    size_multiple = 32
+
+    def __init__(self, weights: str | Path, device: str = "auto") -> None:
+        from model.checkpoint import load_p3mnet  # raises CheckpointError (a P3MError) for a bad file
+
+        self.device = resolve_device(device)
+        self.weights = Path(weights).expanduser()
+        self.net = load_p3mnet(self.weights, device=self.device)
+        # channels_last: 475 vs 675 ms at 512×288 on 2 CPU cores, identical fused alpha.
+        self._memory_format = torch.channels_last if self.device == "cpu" else torch.contiguous_format
+        self.net.to(memory_format=self._memory_format)
+        self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1) * 255
+        self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255
+
+    @torch.inference_mode()
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        if h % 32 or w % 32:
+            raise ValueError(f"P3M-Net input must be a multiple of 32 on both sides, got {w}×{h}")
+        x = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device).permute(2, 0, 1)[None].float()
+        x = ((x - self._mean) / self._std).contiguous(memory_format=self._memory_format)
+        alpha = self.net(x).fused_alpha[0, 0].clamp(0.0, 1.0)
+        return alpha.float().cpu().numpy()
+
+    def describe(self) -> str:
+        return f"P3M-Net R34 on {self.device} ({self.weights.name})"
+
+    def close(self) -> None:
+        self.net = None  # frees GPU memory once the last frame referencing it is gone
+
+
+class MediaPipeMatter(Matter):
+    """The bundled MediaPipe selfie segmenter (Tasks API, CPU); its person confidence mask is the alpha."""
+
+    name = "mediapipe"
+    VARIANTS = {"general": "selfie_segmentation.tflite", "landscape": "selfie_segmentation_landscape.tflite"}
+
+    def __init__(self, variant: str = "general") -> None:
+        # Default "general" (square 256×256 model): on the 14 P3M portraits it is twice as close to
+        # P3M-Net as "landscape" (144×256), and its ~6 ms at 512×288 is small beside decode/encode.
+        if variant not in self.VARIANTS:
+            raise P3MError(f"unknown MediaPipe variant {variant!r}", f"use one of: {', '.join(self.VARIANTS)}")
+        model = ASSETS / self.VARIANTS[variant]
+        if not model.is_file():
+            raise P3MError(f"bundled MediaPipe model missing: {model}",
+                           "reinstall p3m-stream, or run python model/assets/extract_assets.py")
+        from mediapipe.tasks.python import BaseOptions, vision  # deferred: slow import, native runtime
+
+        self.variant = variant
+        # IMAGE mode: VIDEO mode gave bit-identical masks (the segmenter keeps no temporal state) but
+        # demands increasing timestamps, which a matter that sees dropped or repeated frames would have
+        # to invent. Temporal smoothing is the TemporalSmoother stage's job.
+        options = vision.ImageSegmenterOptions(
+            base_options=BaseOptions(model_asset_path=str(model)),
+            running_mode=vision.RunningMode.IMAGE,
+            output_confidence_masks=True,
+            output_category_mask=False,
+        )
+        self._segmenter = vision.ImageSegmenter.create_from_options(options)
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        import mediapipe as mp
+
+        if self._segmenter is None:
+            raise RuntimeError("MediaPipeMatter used after close()")
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+        mask = self._segmenter.segment(image).confidence_masks[0].numpy_view()
+        # The view aliases a buffer the next call overwrites: copy before returning.
+        return np.clip(mask.reshape(rgb.shape[:2]), 0.0, 1.0).astype(np.float32, copy=True)
+
+    def describe(self) -> str:
+        return f"bundled MediaPipe selfie segmenter ({self.variant}, CPU)"
+
+    def close(self) -> None:
+        if self._segmenter is not None:
+            self._segmenter.close()
+            self._segmenter = None
+
+
+# name -> factory(weights, device) -> Matter
+MatterFactory = Callable[[Path | None, str], Matter]
+_REGISTRY: dict[str, MatterFactory] = {}
+
+
+def register_matter(name: str, factory: MatterFactory) -> None:
+    """Make `make_matter(name, weights, device)` call `factory(weights, device)`; replaces any earlier entry."""
+    if name == "auto":
+        raise ValueError("'auto' is reserved for make_matter's own choice")
+    _REGISTRY[name] = factory
+
+
+def matter_names() -> list[str]:
+    """The names make_matter accepts, `auto` first."""
+    return ["auto", *sorted(_REGISTRY)]
+
+
+def default_weights_path() -> Path:
+    """Where `auto` looks for a P3M-Net checkpoint: $XDG_CONFIG_HOME (or ~/.config)/p3m-stream/p3mnet.pth."""
+    config = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(config) / "p3m-stream" / "p3mnet.pth"
+
+
+def make_matter(name: str = "auto", weights: str | Path | None = None, device: str = "auto") -> Matter:
+    """The matter called `name`; `auto` is P3M-Net when weights are given or found, else MediaPipe."""
+    if name == "auto":
+        if weights is None and default_weights_path().is_file():
+            weights = default_weights_path()
+        name = "p3mnet" if weights is not None else "mediapipe"
+    if name not in _REGISTRY:
+        raise P3MError(f"unknown model {name!r}", f"use one of: {', '.join(matter_names())}")
+    return _REGISTRY[name](Path(weights) if weights is not None else None, device)
+
+
+def _p3mnet(weights: Path | None, device: str) -> Matter:
+    if weights is None:
+        raise P3MError("P3M-Net needs weights",
+                       f"give --weights PATH, or put a checkpoint at {default_weights_path()}")
+    return P3MNetMatter(weights, device)
+
+
+def _mediapipe(variant: str) -> MatterFactory:
+    def factory(weights: Path | None, device: str) -> Matter:
+        if weights is not None:
+            raise P3MError(f"the MediaPipe model takes no weights (got {weights})",
+                           "drop --weights, or use --model p3mnet to run those weights")
+        if device not in ("auto", "cpu"):
+            raise P3MError(f"the MediaPipe model runs on the CPU only (asked for {device})",
+                           "use --device auto or cpu, or P3M-Net weights for the GPU")
+        return MediaPipeMatter(variant)
+    return factory
+
+
+register_matter("p3mnet", _p3mnet)
+register_matter("mediapipe", _mediapipe("general"))
+register_matter("mediapipe-landscape", _mediapipe("landscape"))
