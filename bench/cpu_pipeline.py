@@ -1,0 +1,84 @@
+"""CPU benchmark of the offline pipeline at 720p: decode-only, decode+encode-only, full cut-out.
+
+Usage: python bench/cpu_pipeline.py [--seconds 5] [--size 1280x720] [--json bench/cpu_pipeline.json]
+Prints a table and writes JSON with the machine's name. The full pipeline uses the bundled model.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+import av
+
+from stream import cutout
+from stream.demo import make_demo_clip
+
+
+def decode_only(path: Path) -> int:
+    with av.open(str(path)) as c:
+        c.streams.video[0].thread_type = "AUTO"
+        return sum(1 for f in c.decode(video=0) if f.to_ndarray(format="rgb24") is not None)
+
+
+def decode_encode(path: Path, out: Path, crf: int, preset: str) -> int:
+    n = 0
+    with av.open(str(path)) as src, av.open(str(out), "w") as dst:
+        vin = src.streams.video[0]
+        vin.thread_type = "AUTO"
+        vout = dst.add_stream("libx264", rate=vin.average_rate, options={"crf": str(crf), "preset": preset})
+        vout.width, vout.height, vout.pix_fmt = vin.width, vin.height, "yuv420p"
+        vout.thread_type = "AUTO"
+        for frame in src.decode(vin):
+            rgb = frame.to_ndarray(format="rgb24")
+            dst.mux(vout.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+            n += 1
+        dst.mux(vout.encode())
+    return n
+
+
+def timed(fn, *args, **kwargs) -> tuple[int, float]:
+    start = time.perf_counter()
+    frames = fn(*args, **kwargs)
+    return frames, time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--size", default="1280x720")
+    ap.add_argument("--crf", type=int, default=18)
+    ap.add_argument("--preset", default="veryfast")
+    ap.add_argument("--json", default="bench/cpu_pipeline.json")
+    args = ap.parse_args()
+    w, h = map(int, args.size.split("x"))
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = make_demo_clip(Path(tmp) / "in.mp4", seconds=args.seconds, size=(w, h))
+        rows = {
+            "decode only": timed(decode_only, clip),
+            "decode + encode only": timed(decode_encode, clip, Path(tmp) / "enc.mp4", args.crf, args.preset),
+        }
+        summary = {}
+        start = time.perf_counter()
+        result = cutout(clip, Path(tmp) / "out.mp4", crf=args.crf, preset=args.preset, quiet=True)
+        rows["full cut-out (bundled model)"] = (result.frames, time.perf_counter() - start)
+        summary = {"model": result.model}
+    fps = {name: n / s for name, (n, s) in rows.items()}
+    ratio = fps["full cut-out (bundled model)"] / fps["decode + encode only"]
+    print(f"{'stage':32} {'frames':>6} {'seconds':>8} {'fps':>7}")
+    for name, (n, s) in rows.items():
+        print(f"{name:32} {n:6d} {s:8.2f} {fps[name]:7.1f}")
+    print(f"full / (decode + encode) = {ratio:.2f}   ({summary['model']}, {w}x{h}, {os.cpu_count()} cores)")
+    Path(args.json).write_text(json.dumps({
+        "machine": socket.gethostname(), "platform": platform.platform(), "cores": os.cpu_count(),
+        "size": args.size, "fps": fps, "ratio_full_over_decode_encode": ratio, **summary,
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

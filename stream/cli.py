@@ -1,0 +1,172 @@
+"""The `p3m` command: image matting, evaluation and video cut-out."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from model.errors import P3MError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+class _Group(click.Group):
+    """Prints our user-facing errors as one line (plus a hint) and exits 1, without a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except P3MError as e:
+            click.echo(f"error: {e.message}", err=True)
+            if e.hint:
+                click.echo(f"  hint: {e.hint}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="p3m-stream")
+def main() -> None:
+    """p3m-stream: privacy-preserving portrait matting (P3M-Net) for images and video.
+
+    \b
+    p3m image  photo.jpg --weights p3mnet.pth -o out/   alpha mattes of images
+    p3m eval   --pred out/ --gt P3M-500-P/               SAD, MSE, Grad, Conn ...
+    p3m cutout talk.mp4 -o talk_green.mp4                 cut the person out of a video
+    p3m cutout talk.mp4 -b transparent -o overlay.webm    transparent overlay (VP9 alpha)
+    p3m demo -o demo_out/                                 the above on a bundled demo clip
+    """
+
+
+def _collect_images(inputs: tuple[str, ...]) -> list[Path]:
+    paths: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise P3MError(f"no images in folder {p}", f"expected files ending in {', '.join(sorted(IMAGE_SUFFIXES))}")
+            paths += found
+        elif p.is_file():
+            paths.append(p)
+        else:
+            raise P3MError(f"input not found: {p}", "check the path")
+    return paths
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--weights", "-w", required=True, type=click.Path(dir_okay=False),
+              help="P3M-Net checkpoint (official .pth, or .safetensors).")
+@click.option("--strategy", type=click.Choice(["resize", "hybrid"]), default="hybrid", show_default=True,
+              help="resize: one pass at half size (the paper's test setting); hybrid: semantic at 1/2 + detail at 1/1.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--output", "-o", "outdir", required=True, type=click.Path(file_okay=False),
+              help="Folder for <stem>_alpha.png and <stem>_rgba.png.")
+def image(inputs: tuple[str, ...], weights: str, strategy: str, device: str, outdir: str) -> None:
+    """Matte portrait images (files or folders) with P3M-Net.
+
+    Writes OUTDIR/<stem>_alpha.png (8-bit matte, trunc(255*alpha) as the official code saves) and
+    OUTDIR/<stem>_rgba.png (the cut-out, straight alpha).
+    """
+    from model import infer_image, load_p3mnet
+    from stream.imageio import read_rgb, write_alpha_png, write_rgba_png
+    from model.devices import resolve_device
+
+    paths = _collect_images(inputs)
+    net = load_p3mnet(weights, device=resolve_device(device))
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        rgb = read_rgb(path)
+        alpha = infer_image(net, rgb, strategy=strategy)
+        write_alpha_png(out / f"{path.stem}_alpha.png", alpha)
+        write_rgba_png(out / f"{path.stem}_rgba.png", rgb, alpha)
+        click.echo(f"{path} -> {out / (path.stem + '_alpha.png')}")
+
+
+@main.command("eval")
+@click.option("--pred", required=True, type=click.Path(), help="Folder of predicted mattes (PNG).")
+@click.option("--gt", required=True, type=click.Path(),
+              help="Folder of ground-truth mattes, or a P3M-500-P/NP root (uses its mask/ and trimap/).")
+@click.option("--trimap", type=click.Path(), default=None, help="Folder of trimaps (0/128/255) for the -T metrics.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Also write the results as JSON.")
+def eval_(pred: str, gt: str, trimap: str | None, json_out: str | None) -> None:
+    """Score predicted mattes: SAD, MSE, MAD, Grad, Conn, and with trimaps SAD-T/MSE-T/MAD-T, SAD-FG/BG."""
+    from model.evaluate import evaluate_folders, format_table, write_json
+
+    report = evaluate_folders(pred, gt, trimap)
+    click.echo(format_table(report))
+    if json_out:
+        write_json(report, json_out)
+
+
+def _setup_logging(quiet: bool) -> None:
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(levelname)s: %(message)s",
+                        force=True)
+    logging.getLogger("stream").setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+@main.command()
+@click.argument("input")
+@click.option("--output", "-o", required=True,
+              help="Composite .mp4/.mkv/.mov (H.264) or .webm (VP9); transparent .webm (VP9 alpha), "
+                   ".mov (ProRes 4444), .mkv (FFV1); or a PNG sequence such as out/%05d.png.")
+@click.option("--config", "-c", "config_file", default=None,
+              help="YAML preset: a file or a name in configs/ (offline_cutout, transparent_overlay, ...). "
+                   "Flags override it.")
+@click.option("--model", "-m", default=None, help="auto (default) | p3mnet | mediapipe.")
+@click.option("--weights", "-w", default=None, help="P3M-Net checkpoint; implies --model p3mnet under auto.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Where P3M-Net runs.")
+@click.option("--infer-size", type=int, default=None, help="Long side the model sees (multiple of 32; default 512).")
+@click.option("--upsample", type=click.Choice(["guided", "bilinear"]), default=None,
+              help="Alpha upsampling: edge-aware guided filter (default) or plain bilinear.")
+@click.option("--smoothing/--no-smoothing", default=None, help="Temporal alpha smoothing (default on).")
+@click.option("--smoothing-strength", type=float, default=None, help="0..1 (default 0.5).")
+@click.option("--background", "-b", default=None,
+              help="green | '#RRGGBB' | blur | blur:STRENGTH | transparent | an image or video file.")
+@click.option("--crf", type=int, default=None, help="H.264 quality, 0-51 (default 18).")
+@click.option("--preset", default=None, help="x264 preset (default veryfast).")
+@click.option("--alpha-out", default=None, help="Also write the matte as a grayscale video (.mp4/.mov, or .mkv lossless).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or info lines; errors and the summary only.")
+def cutout(input: str, output: str, config_file: str | None, quiet: bool, **options: object) -> None:
+    """Cut the person out of a video: composite onto a background, or write a transparent video.
+
+    INPUT is a video file, a URL FFmpeg opens (rtsp/http), a folder of images or a pattern like
+    frames/%05d.png. Audio is copied untouched; every frame is kept. Ctrl-C stops cleanly and keeps a
+    playable file with the frames done so far.
+    """
+    from stream.cutout import cutout as run
+
+    _setup_logging(quiet)
+    result = run(input, output, config=config_file, quiet=quiet, **options)
+    click.echo(result.summary(), err=True)
+    if result.interrupted:
+        sys.exit(130)
+
+
+@main.command()
+@click.option("--output", "-o", "outdir", default="p3m_demo", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for demo_input.mp4 and the cut-outs.")
+@click.option("--quiet", "-q", is_flag=True)
+def demo(outdir: str, quiet: bool) -> None:
+    """Make a short clip from a packaged portrait and cut it out with the bundled model (no download).
+
+    Writes OUTDIR/demo_input.mp4, OUTDIR/demo_green.mp4 (composite with the input's sound) and
+    OUTDIR/demo_transparent.webm (VP9 with alpha).
+    """
+    from stream.cutout import cutout as run
+    from stream.demo import make_demo_clip
+
+    _setup_logging(quiet)
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    clip = make_demo_clip(out / "demo_input.mp4")
+    for name, background in (("demo_green.mp4", "green"), ("demo_transparent.webm", "transparent")):
+        result = run(clip, out / name, background=background, quiet=quiet)
+        click.echo(result.summary(), err=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""The offline job: a video (or image sequence) in, a composited or transparent video out."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from tqdm import tqdm
+
+from model.matters import Matter, P3MNetMatter, make_matter
+from stream.config import CutoutConfig, load_config
+from stream.pipeline import Pipeline, Stats, cancel_on_signals
+from stream.sinks import open_sinks
+from stream.sources import open_source
+from stream.stages import Compositor, MattingStage, TemporalSmoother
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CutoutResult:
+    """What a finished (or interrupted) job did."""
+
+    output: str
+    frames: int
+    seconds: float
+    model: str
+    interrupted: bool
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        """The one-line end-of-job report."""
+        state = f"interrupted: kept the {self.frames} frames done" if self.interrupted else f"{self.frames} frames"
+        return f"{state} in {self.seconds:.1f} s ({self.fps:.1f} fps) with {self.model} -> {self.output}"
+
+
+def cutout(input: str | Path, output: str | Path, *, config: str | Path | None = None,
+           quiet: bool = False, **options: Any) -> CutoutResult:
+    """Cut the person out of `input` and write `output`; `options` are CutoutConfig fields.
+
+    `config` is a YAML file or preset name whose values the options override. Raises P3MError on
+    user mistakes (bad input, output, weights, background, option).
+    """
+    settings = load_config(config, **options)
+    return run_cutout(str(input), str(output), settings, quiet=quiet)
+
+
+def run_cutout(input: str, output: str, settings: CutoutConfig, *, quiet: bool = False) -> CutoutResult:
+    """Build source → matting → smoothing → compositing → sink(s) and run it offline (nothing dropped)."""
+    with contextlib.ExitStack() as stack:
+        compositor = stack.enter_context(contextlib.closing(Compositor(settings.background)))  # checked first
+        source = stack.enter_context(open_source(input))
+        sink = stack.enter_context(open_sinks(output, source, transparent=compositor.transparent, alpha_out=settings.alpha_out,
+                                              crf=settings.crf, preset=settings.preset))
+        matter = stack.enter_context(make_matter(settings.model, weights=settings.weights, device=settings.device))
+        log.info("model: %s", matter.describe())
+        _limit_torch_threads(matter)
+        stages = [MattingStage(matter, infer_size=settings.infer_size, upsample=settings.upsample),
+                  TemporalSmoother(strength=settings.smoothing_strength, enabled=settings.smoothing),
+                  compositor]
+        pipeline = Pipeline(source, stages, sink, policy="offline", capacity=settings.queue_size)
+        with _progress(source.frame_count, quiet) as on_frame, cancel_on_signals(pipeline):
+            stats = pipeline.run(on_frame)
+    return CutoutResult(output=output, frames=stats.written, seconds=stats.elapsed,
+                        model=matter.describe(), interrupted=stats.cancelled)
+
+
+def _limit_torch_threads(matter: Matter) -> None:
+    """One torch thread beside a light model: the guided filter's many small ops stall 50-100x when a
+    second torch thread shares a core with decode/encode. P3M-Net on the CPU is heavy enough to use them all."""
+    heavy = isinstance(matter, P3MNetMatter) and matter.device == "cpu"
+    torch.set_num_threads((os.cpu_count() or 1) if heavy else 1)
+
+
+@contextlib.contextmanager
+def _progress(total: int | None, quiet: bool):
+    """A tqdm bar (frames, fps, ETA) on a terminal; nothing when quiet or not a terminal."""
+    bar = tqdm(total=total, unit="frame", dynamic_ncols=True, disable=True if quiet else None, leave=False)
+
+    def update(stats: Stats) -> None:
+        bar.update(stats.written - bar.n)
+
+    try:
+        yield update
+    finally:
+        bar.close()
