@@ -137,7 +137,7 @@ def cutout(input: str, output: str, config_file: str | None, quiet: bool, **opti
     frames/%05d.png. Audio is copied untouched; every frame is kept. Ctrl-C stops cleanly and keeps a
     playable file with the frames done so far.
     """
-    from stream.cutout import cutout as run
+    from stream.offline import cutout as run
 
     _setup_logging(quiet)
     result = run(input, output, config=config_file, quiet=quiet, **options)
@@ -156,7 +156,7 @@ def demo(outdir: str, quiet: bool) -> None:
     Writes OUTDIR/demo_input.mp4, OUTDIR/demo_green.mp4 (composite with the input's sound) and
     OUTDIR/demo_transparent.webm (VP9 with alpha).
     """
-    from stream.cutout import cutout as run
+    from stream.offline import cutout as run
     from stream.demo import make_demo_clip
 
     _setup_logging(quiet)

@@ -12,3 +12,25 @@ def shared() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is absent (a user's clone): parity data not available")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def make_checkpoint(shared: Path):
+    """`../shared/p3m/parity/make_checkpoint.py` as a module: `make_state_dict(seed)` in the official format."""
+    import importlib.util
+
+    path = shared / "p3m" / "parity" / "make_checkpoint.py"
+    spec = importlib.util.spec_from_file_location("p3m_make_checkpoint", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def seed3_pth(make_checkpoint, tmp_path_factory) -> Path:
+    """An official-format .pth of the parity checkpoint with seed 3."""
+    import torch
+
+    path = tmp_path_factory.mktemp("ckpt") / "p3mnet_seed3.pth"
+    torch.save({"state_dict": make_checkpoint.make_state_dict(seed=3)}, path)
+    return path

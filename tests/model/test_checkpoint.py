@@ -1,5 +1,4 @@
 """Checkpoint loading and saving: official format and its variants, strictness, safety, clear errors."""
-import importlib.util
 import json
 import os
 import pickle
@@ -15,16 +14,6 @@ from model.checkpoint import load_official, official_state_dict, save_official
 from model.errors import P3MError
 
 SMALL_INPUT = torch.linspace(-2, 2, 3 * 64 * 96).reshape(1, 3, 64, 96)
-
-
-@pytest.fixture(scope="module")
-def make_checkpoint(shared: Path):
-    """../shared/p3m/parity/make_checkpoint.py, imported as a module."""
-    path = shared / "p3m" / "parity" / "make_checkpoint.py"
-    spec = importlib.util.spec_from_file_location("p3m_make_checkpoint", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

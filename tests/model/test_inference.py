@@ -1,5 +1,4 @@
 """Whole-image inference (SPEC §7): size rules, the skimage-compatible resize, and end-to-end parity."""
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -14,16 +13,6 @@ from model.checkpoint import load_official
 from model.inference import network_size, resize_bilinear
 
 PORTRAIT = "p_015cd10e"
-
-
-@pytest.fixture(scope="module")
-def make_checkpoint(shared: Path):
-    """../shared/p3m/parity/make_checkpoint.py, imported as a module."""
-    path = shared / "p3m" / "parity" / "make_checkpoint.py"
-    spec = importlib.util.spec_from_file_location("p3m_make_checkpoint", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,4 @@
 """P3M-Net R34: parity with the official network, output layout and fusion, input checks."""
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -9,16 +8,6 @@ import torch
 from model import P3MNet, P3MOutput
 from model.checkpoint import load_official
 from model.p3mnet import fuse
-
-
-@pytest.fixture(scope="module")
-def make_checkpoint(shared: Path):
-    """../shared/p3m/parity/make_checkpoint.py, imported as a module."""
-    path = shared / "p3m" / "parity" / "make_checkpoint.py"
-    spec = importlib.util.spec_from_file_location("p3m_make_checkpoint", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,151 @@
+"""The offline job end to end: nothing lost (frames, time, audio), the matte where the person is."""
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from model.errors import P3MError
+from model.matters import Matter, register_matter
+from stream import cutout
+from stream.cli import main
+
+from conftest import H, N, W, audio_packets, decoded_alpha, decoded_video, times
+
+
+class RedKeyMatter(Matter):
+    """A tiny test double: alpha 1 on red pixels (the moving square), 0 elsewhere."""
+
+    name = "red-key"
+
+    def describe(self) -> str:
+        return "red-key test double"
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        return ((rgb[..., 0] > 150) & (rgb[..., 2] < 120)).astype(np.float32)
+
+
+class InterruptingMatter(RedKeyMatter):
+    """Sends the process SIGINT while matting frame 8, as a user pressing Ctrl-C half-way."""
+
+    calls = 0
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        type(self).calls += 1
+        if type(self).calls == 8:
+            os.kill(os.getpid(), signal.SIGINT)
+        return super().__call__(rgb)
+
+
+register_matter("red-key", lambda weights, device: RedKeyMatter())
+register_matter("interrupting", lambda weights, device: InterruptingMatter())
+
+
+def matte_frames(path: Path) -> list[np.ndarray]:
+    """A lossless grayscale matte video as float arrays in [0, 1]."""
+    return [f.to_ndarray(format="gray").astype(np.float32) / 255 for f in decoded_video(path)]
+
+
+def test_every_frame_timestamp_and_audio_packet_survives(clip, tmp_path):
+    out, matte = tmp_path / "out.mp4", tmp_path / "matte.mkv"
+    result = cutout(clip, out, model="red-key", infer_size=64, alpha_out=str(matte), quiet=True)
+    assert result.frames == N and not result.interrupted
+    frames_in, frames_out = decoded_video(clip), decoded_video(out)
+    assert len(frames_out) == len(frames_in) == N
+    assert (frames_out[0].width, frames_out[0].height) == (W, H)
+    np.testing.assert_allclose(times(frames_out), times(frames_in), atol=1e-6)
+    assert audio_packets(out) == audio_packets(clip)
+    with av.open(str(clip)) as a, av.open(str(out)) as b:
+        assert abs(float(a.duration - b.duration) / av.time_base) < 0.05
+
+
+def test_alpha_is_high_on_the_shape_and_low_elsewhere(clip, tmp_path):
+    matte = tmp_path / "matte.mkv"
+    cutout(clip, tmp_path / "out.mp4", model="red-key", infer_size=64, alpha_out=str(matte), quiet=True)
+    mattes = matte_frames(matte)
+    assert len(mattes) == N
+    for i, alpha in enumerate(mattes):
+        inside = np.zeros_like(alpha, bool)
+        inside[20:28, 6 + i:14 + i] = True            # the square's interior (conftest.square_image)
+        outside = np.ones_like(alpha, bool)
+        outside[14:34, i:20 + i] = False
+        assert alpha[inside].mean() > 0.9, i
+        assert alpha[outside].mean() < 0.05, i
+
+
+def test_composite_puts_the_background_where_alpha_is_zero(clip, tmp_path):
+    out = tmp_path / "blue.mp4"
+    cutout(clip, out, model="red-key", infer_size=64, background="#0000ff", quiet=True)
+    rgb = decoded_video(out)[5].to_ndarray(format="rgb24").astype(int)
+    assert np.abs(rgb[40:46, 50:60] - [0, 0, 255]).max() <= 12      # background region: pure blue
+    assert rgb[22:26, 10:16, 0].mean() > 200                       # the square stays red
+
+
+@pytest.mark.parametrize("name", ["out.webm", "out.mov", "out.mkv", "png/%04d.png"])
+def test_transparent_outputs_carry_the_computed_alpha(clip, tmp_path, name):
+    out, matte = tmp_path / name, tmp_path / "matte.mkv"
+    out.parent.mkdir(exist_ok=True)
+    cutout(clip, out, model="red-key", infer_size=64, background="transparent", alpha_out=str(matte), quiet=True)
+    expected = [(m * 255).round() for m in matte_frames(matte)]
+    if name.endswith(".png"):
+        files = sorted(out.parent.glob("*.png"))
+        got = [cv2.imread(str(f), cv2.IMREAD_UNCHANGED)[..., 3].astype(np.float32) for f in files]
+    else:
+        got = [a.astype(np.float32) for a in decoded_alpha(out)]
+    assert len(got) == len(expected) == N
+    error = np.abs(np.stack(got) - np.stack(expected))
+    assert error.mean() < 1.0 and np.percentile(error, 99.9) <= 16
+
+
+def test_bundled_model_finds_the_person_in_a_real_portrait(shared, tmp_path):
+    stem = "p_015cd10e"
+    image = cv2.cvtColor(cv2.imread(str(shared / "media/portraits/images" / f"{stem}.jpg")), cv2.COLOR_BGR2RGB)
+    image = cv2.resize(image, (480, 320), interpolation=cv2.INTER_AREA)
+    reference = cv2.imread(str(shared / "media/portraits/p3m_r34_alpha" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE)
+    reference = cv2.resize(reference, (480, 320), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    clip = tmp_path / "portrait.mp4"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"crf": "12"})
+        stream.width, stream.height, stream.pix_fmt = 480, 320, "yuv420p"
+        for _ in range(3):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    matte = tmp_path / "matte.mkv"
+    result = cutout(clip, tmp_path / "out.mp4", model="mediapipe", alpha_out=str(matte), quiet=True)
+    assert "MediaPipe" in result.model and result.frames == 3
+    alpha = matte_frames(matte)[-1]
+    assert alpha[reference > 0.95].mean() > 0.9           # high on the person
+    assert alpha[reference < 0.05].mean() < 0.1           # low on the background
+    assert np.abs(alpha - reference).mean() < 0.05        # close to P3M-Net's matte overall
+
+
+def test_ctrl_c_half_way_keeps_a_playable_file(clip, tmp_path):
+    out = tmp_path / "out.mp4"
+    InterruptingMatter.calls = 0
+    result = CliRunner().invoke(main, ["cutout", str(clip), "-o", str(out), "--model", "interrupting",
+                                       "--infer-size", "64", "--quiet"])
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.output
+    written = len(decoded_video(out))
+    assert 0 < written < N
+    assert f"kept the {written} frames" in result.output
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"background": "plaid"}, "plaid"),
+    ({"background": "/nope/bg.png"}, "bg.png"),
+    ({"model": "nonsense"}, "nonsense"),
+    ({"model": "p3mnet"}, "weights"),
+    ({"infer_size": 500}, "infer_size"),
+])
+def test_bad_options_fail_before_any_output(clip, tmp_path, options, words):
+    out = tmp_path / "out.mp4"
+    with pytest.raises(P3MError, match=words):
+        cutout(clip, out, quiet=True, **options)
+    assert list(tmp_path.iterdir()) == []

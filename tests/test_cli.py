@@ -1,0 +1,95 @@
+"""The `p3m` command: help texts, image matting parity through the CLI, evaluation, one-line errors."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from stream.cli import main
+
+PORTRAIT = "p_015cd10e"
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("command, words", [
+    ([], ["image", "eval", "cutout", "demo"]),
+    (["image"], ["--weights", "--strategy", "hybrid", "_alpha.png"]),
+    (["eval"], ["--pred", "--gt", "--trimap", "--json", "SAD"]),
+    (["cutout"], ["--background", "transparent", "--alpha-out", "--crf", "--config", "Ctrl-C"]),
+])
+def test_help_is_useful(command, words):
+    result = run(*command, "--help")
+    assert result.exit_code == 0
+    for word in words:
+        assert word in result.output
+
+
+def test_image_command_matches_the_official_resize_result(shared, seed3_pth, tmp_path):
+    image = shared / "media" / "portraits" / "images" / f"{PORTRAIT}.jpg"
+    result = run("image", image, "--weights", seed3_pth, "--strategy", "resize", "-o", tmp_path)
+    assert result.exit_code == 0, result.output
+    mine = cv2.imread(str(tmp_path / f"{PORTRAIT}_alpha.png"), cv2.IMREAD_UNCHANGED).astype(int)
+    reference = cv2.imread(str(shared / "p3m" / "parity" / f"{PORTRAIT}_resize_seed3.png"), cv2.IMREAD_UNCHANGED)
+    assert mine.shape == reference.shape
+    assert (np.abs(mine - reference) <= 1).mean() >= 0.995
+    rgba = cv2.imread(str(tmp_path / f"{PORTRAIT}_rgba.png"), cv2.IMREAD_UNCHANGED)
+    assert rgba.shape == (*mine.shape, 4)
+    np.testing.assert_array_equal(rgba[..., 3], mine)
+    colour = cv2.imread(str(image))
+    opaque = mine == 255
+    assert np.abs(rgba[..., :3][opaque].astype(int) - colour[opaque]).max() == 0   # straight alpha
+
+
+def test_eval_prints_the_table_and_writes_json(tmp_path):
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    pred.mkdir(), gt.mkdir()
+    truth = np.zeros((20, 30), np.uint8)
+    truth[5:15, 10:20] = 255
+    guess = truth.copy()
+    guess[5:15, 10] = 0                                  # 10 pixels wrong by 1.0 each
+    cv2.imwrite(str(gt / "a.png"), truth)
+    cv2.imwrite(str(pred / "a_alpha.png"), guess)
+    out = tmp_path / "scores.json"
+    result = run("eval", "--pred", pred, "--gt", gt, "--json", out)
+    assert result.exit_code == 0, result.output
+    assert "SAD" in result.output and "CONN" in result.output
+    scores = json.loads(out.read_text())
+    assert abs(scores["mean"]["SAD"] - 0.010) < 1e-9
+    assert abs(scores["mean"]["MSE"] - 10 / 600) < 1e-9
+
+
+@pytest.mark.parametrize("args, words", [
+    (["image", "nope.jpg", "--weights", "w.pth", "-o", "out"], "not found"),
+    (["cutout", "missing.mp4", "-o", "out.mp4"], "missing.mp4"),
+    (["cutout", "{notes}", "-o", "out.mp4"], "notes"),
+    (["cutout", "{clip}", "-o", "out.avi"], ".avi"),
+    (["cutout", "{clip}", "-o", "out.mp4", "--background", "transparent"], "transparent"),
+    (["cutout", "{clip}", "-o", "out.mp4", "--weights", "{notes}"], "notes"),
+    (["cutout", "{clip}", "-o", "out.mp4", "--config", "no_such_preset"], "no_such_preset"),
+    (["eval", "--pred", "nope", "--gt", "nope"], "nope"),
+])
+def test_user_mistakes_are_one_clear_line(tmp_path, monkeypatch, args, words):
+    import av
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes").write_text("not a video or a checkpoint\n")
+    with av.open(str(tmp_path / "clip.mp4"), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 32, 32, "yuv420p"
+        for _ in range(3):
+            c.mux(s.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")))
+        c.mux(s.encode())
+    args = [a.format(notes=tmp_path / "notes", clip=tmp_path / "clip.mp4") for a in args]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    first = result.output.strip().splitlines()[0]
+    assert first.startswith("error: ") and words in first
+    assert not any(p.name.startswith("out") for p in tmp_path.iterdir())
