@@ -71,7 +71,7 @@ def image(inputs: tuple[str, ...], weights: str, strategy: str, device: str, out
     OUTDIR/<stem>_rgba.png (the cut-out, straight alpha).
     """
     from model import infer_image, load_p3mnet
-    from stream.imageio import read_rgb, write_alpha_png, write_rgba_png
+    from model.imageio import read_rgb, write_alpha_png, write_rgba_png
     from model.devices import resolve_device
 
     paths = _collect_images(inputs)
@@ -87,16 +87,33 @@ def image(inputs: tuple[str, ...], weights: str, strategy: str, device: str, out
 
 
 @main.command("eval")
-@click.option("--pred", required=True, type=click.Path(), help="Folder of predicted mattes (PNG).")
+@click.option("--pred", required=True, type=click.Path(),
+              help="Folder of predicted mattes (PNG); with --weights, where the predictions are written.")
 @click.option("--gt", required=True, type=click.Path(),
               help="Folder of ground-truth mattes, or a P3M-500-P/NP root (uses its mask/ and trimap/).")
 @click.option("--trimap", type=click.Path(), default=None, help="Folder of trimaps (0/128/255) for the -T metrics.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Also write the results as JSON.")
-def eval_(pred: str, gt: str, trimap: str | None, json_out: str | None) -> None:
-    """Score predicted mattes: SAD, MSE, MAD, Grad, Conn, and with trimaps SAD-T/MSE-T/MAD-T, SAD-FG/BG."""
+@click.option("--weights", "-w", type=click.Path(dir_okay=False), default=None,
+              help="Run P3M-Net on the dataset's images first, then score (one go).")
+@click.option("--images", type=click.Path(file_okay=False), default=None,
+              help="With --weights: the images folder (default: the dataset's blurred_image/ or original_image/).")
+@click.option("--strategy", type=click.Choice(["resize", "hybrid"]), default="resize", show_default=True,
+              help="With --weights: the inference strategy (the paper's test setting is resize).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+def eval_(pred: str, gt: str, trimap: str | None, json_out: str | None, weights: str | None, images: str | None,
+          strategy: str, device: str) -> None:
+    """Score predicted mattes: SAD, MSE, MAD, Grad, Conn, and with trimaps SAD-T/MSE-T/MAD-T, SAD-FG/BG.
+
+    With --weights, first mattes the dataset's images with P3M-Net into --pred, then scores them.
+    """
     from model.evaluate import evaluate_folders, format_table, write_json
 
-    report = evaluate_folders(pred, gt, trimap)
+    if weights is not None:
+        from model.train import evaluate_weights
+
+        report = evaluate_weights(weights, gt, strategy, pred, images=images, trimap_dir=trimap, device=device)
+    else:
+        report = evaluate_folders(pred, gt, trimap)
     click.echo(format_table(report))
     if json_out:
         write_json(report, json_out)
@@ -166,6 +183,12 @@ def demo(outdir: str, quiet: bool) -> None:
     for name, background in (("demo_green.mp4", "green"), ("demo_transparent.webm", "transparent")):
         result = run(clip, out / name, background=background, quiet=quiet)
         click.echo(result.summary(), err=True)
+
+
+from model.train_cli import prepare_ppt_command, train_command  # noqa: E402  (light: defers torch)
+
+main.add_command(train_command)
+main.add_command(prepare_ppt_command)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "device": ("auto", "cpu", "cuda"),
+    "hw_codecs": ("auto", "off"),
     "upsample": ("guided", "bilinear"),
     "preset": ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"),
 }
@@ -22,6 +23,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "smoothing_strength": (0.0, 1.0),
     "crf": (0, 51),
     "queue_size": (1, 64),
+    "batch": (1, 64),
 }
 
 
@@ -45,6 +47,8 @@ class CutoutConfig:
     preset: str = "veryfast"          # x264 speed preset
     alpha_out: str | None = None      # also write the matte as a grayscale video here
     queue_size: int = 4               # frames each bounded queue holds (offline mode blocks when full)
+    batch: int = 1                    # frames matted together (offline only; 8 suits a GPU)
+    hw_codecs: str = "auto"           # auto: NVENC/NVDEC where they really work here, else CPU | off
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -78,7 +82,7 @@ def read_yaml(path: str | Path) -> Mapping[str, Any]:
     if not p.exists() and (PRESETS_DIR / f"{path}.yaml").exists():
         p = PRESETS_DIR / f"{path}.yaml"
     if not p.is_file():
-        presets = ", ".join(sorted(q.stem for q in PRESETS_DIR.glob("*.yaml")))
+        presets = ", ".join(preset_names())
         raise ConfigError(f"config file not found: {path}", f"give a YAML file or a preset name ({presets})")
     try:
         data = yaml.safe_load(p.read_text()) or {}
@@ -87,6 +91,11 @@ def read_yaml(path: str | Path) -> Mapping[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping of option: value", f"valid options: {_field_names()}")
     return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def preset_names() -> list[str]:
+    """The pipeline presets in `configs/` (training configs, `train_*.yaml`, are not pipeline presets)."""
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml") if not p.stem.startswith("train_"))
 
 
 def _field_names() -> str:

@@ -19,7 +19,7 @@ import torch
 from model.errors import P3MError
 from model.matters import Matter
 from stream.frames import Frame
-from stream.imageio import read_rgb
+from model.imageio import read_rgb
 from stream.refine import GUIDED_EPS, GUIDED_RADIUS, bilinear_upsample, guided_upsample, image_to_guide
 
 

@@ -14,7 +14,7 @@ from model import matters
 from model.errors import P3MError
 from model.matters import (IMAGENET_MEAN, IMAGENET_STD, Matter, MediaPipeMatter, P3MNetMatter, make_matter,
                            matter_names, register_matter)
-from stream.imageio import read_rgb
+from model.imageio import read_rgb
 
 
 class ColourKeyMatter(Matter):

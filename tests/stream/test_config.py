@@ -1,10 +1,10 @@
 """Config: presets load, flags override, unknown or invalid fields are named."""
 import pytest
 
-from stream.config import PRESETS_DIR, ConfigError, CutoutConfig, load_config
+from stream.config import ConfigError, CutoutConfig, load_config, preset_names
 
 
-@pytest.mark.parametrize("preset", sorted(p.stem for p in PRESETS_DIR.glob("*.yaml")))
+@pytest.mark.parametrize("preset", preset_names())
 def test_every_preset_loads(preset):
     assert isinstance(load_config(preset), CutoutConfig)
 

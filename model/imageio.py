@@ -17,6 +17,14 @@ def read_rgb(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def read_gray(path: str | Path) -> np.ndarray:
+    """H×W uint8, as `cv2.imread(path, 0)` (alpha mattes, trimaps, face masks)."""
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise P3MError(f"cannot read image {path}", "is it a valid PNG/JPEG file?")
+    return image
+
+
 def alpha_to_uint8(alpha: np.ndarray) -> np.ndarray:
     """trunc(255·alpha), as the official P3M code saves its mattes."""
     return (np.clip(alpha, 0.0, 1.0) * 255).astype(np.uint8)
