@@ -1,17 +1,24 @@
 """Config: presets load, flags override, unknown or invalid fields are named."""
 import pytest
 
+from stream.live import LiveConfig, load_live_config
 from stream.config import ConfigError, CutoutConfig, load_config, preset_names
+
+
+LIVE_PRESETS = {"virtual_background"}
 
 
 @pytest.mark.parametrize("preset", preset_names())
 def test_every_preset_loads(preset):
-    assert isinstance(load_config(preset), CutoutConfig)
+    if preset in LIVE_PRESETS:
+        assert isinstance(load_live_config(preset), LiveConfig)
+    else:
+        assert isinstance(load_config(preset), CutoutConfig)
 
 
 def test_presets_differ_from_defaults():
     assert load_config("transparent_overlay").background == "transparent"
-    assert load_config("virtual_background").queue_size == 2
+    assert load_live_config("virtual_background").queue_size == 2
 
 
 def test_flags_override_the_file_and_none_means_unset(tmp_path):

@@ -1,0 +1,431 @@
+"""The live job: bounded latency with a slow model (alpha reuse) or a slow output (stale frames dropped), in
+order, through pyvirtualcam's real code path with a recording backend; the missing virtual camera; the
+other outputs (recording, RTMP, preview) and the live config."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import pyvirtualcam
+from click.testing import CliRunner
+
+import model.matters as matters
+from conftest import decoded_video
+from model.errors import P3MError
+from model.matters import Matter
+from stream.camera import SyntheticCamera, read_stamp
+from stream.cli import _Group
+from stream.config import ConfigError
+from stream.frames import Frame
+from stream.live import AlphaReuse, LiveConfig, live, load_live_config
+from stream.live_cli import live as live_command
+from stream.outputs import BackgroundSink, PreviewSink, StreamSink, virtual_camera_hint
+from stream.sinks import Sink
+
+FPS = 30
+SIZE = (160, 120)
+BACKEND = "p3m-test"
+LIVE = dict(virtual_cam="auto", virtual_cam_backend=BACKEND, background="green", infer_size=64,
+            upsample="bilinear", smoothing=False, quiet=True)
+
+
+class Recorder:
+    """A pyvirtualcam backend that keeps what it is sent (and when); `delay` makes `send` slow."""
+
+    instances: list["Recorder"] = []
+    delay = 0.0
+
+    def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, **kw) -> None:
+        self.width, self.height, self.fps = width, height, fps
+        self.frames: list[np.ndarray] = []
+        self.closed = False
+        Recorder.instances.append(self)
+
+    def send(self, frame: np.ndarray) -> None:
+        if self.delay:
+            time.sleep(self.delay)
+        self.frames.append(frame.reshape(self.height, self.width, 3).copy())
+
+    def close(self) -> None:
+        self.closed = True
+
+    def device(self) -> str:
+        return "recorder"
+
+    def native_fourcc(self) -> None:
+        return None
+
+    @property
+    def stamps(self) -> list[int]:
+        return [read_stamp(frame) for frame in self.frames]
+
+
+@pytest.fixture
+def vcam(monkeypatch: pytest.MonkeyPatch) -> type[Recorder]:
+    monkeypatch.setitem(pyvirtualcam.camera.BACKENDS, BACKEND, Recorder)
+    monkeypatch.setattr(Recorder, "instances", [])
+    monkeypatch.setattr(Recorder, "delay", 0.0)
+    return Recorder
+
+
+class ConstantMatter(Matter):
+    """Alpha 1 everywhere (so the composite is the camera image, stamps intact), `seconds` per frame."""
+
+    name = "constant"
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        time.sleep(self.seconds)
+        return np.ones(rgb.shape[:2], np.float32)
+
+    def describe(self) -> str:
+        return f"constant alpha, {self.seconds * 1000:.0f} ms/frame (test)"
+
+
+@pytest.fixture(autouse=True)
+def test_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(matters._REGISTRY, "test-slow", lambda weights, device: ConstantMatter(0.12))
+    monkeypatch.setitem(matters._REGISTRY, "test-fast", lambda weights, device: ConstantMatter(0.0))
+
+
+def _strictly_increasing(values: list[int]) -> bool:
+    return all(b > a for a, b in zip(values, values[1:]))
+
+
+def _in_order(stamps: list[int]) -> bool:
+    """Every frame after the one before it; a repeat (RepeatLast, while no new frame came) is the same frame."""
+    distinct = [s for i, s in enumerate(stamps) if i == 0 or s != stamps[i - 1]]
+    return _strictly_increasing(distinct)
+
+
+# --- latency policy --------------------------------------------------------------------------------------
+
+def test_a_slow_model_reuses_the_newest_alpha_and_latency_stays_bounded(vcam) -> None:
+    result = live(SyntheticCamera(SIZE, FPS, seconds=2.0), model="test-slow", **LIVE)
+    s = result.stats
+    sent = vcam.instances[0].stamps
+    assert len(sent) == s.sent + s.repeated and _in_order(sent)       # never out of order
+    assert s.latency_p95 <= 2 / FPS                                    # the model takes 3.6 frame intervals
+    assert s.sent >= 0.8 * s.frames_in                                 # the camera's rate goes out...
+    assert s.matted <= s.frames_in / 2 and s.reused >= s.sent - s.matted   # ...with the newest alpha reused
+    assert s.skipped > 0 and s.matted + s.skipped <= s.frames_in       # stale frames dropped, never queued
+
+
+def test_a_slow_output_drops_stale_frames_instead_of_queueing_them(vcam) -> None:
+    vcam.delay = 0.05                                                  # 1.5 frame intervals per send
+    result = live(SyntheticCamera(SIZE, FPS, seconds=1.5), model="test-fast", **{**LIVE, "queue_size": 1})
+    s = result.stats
+    assert s.dropped > 0 and s.sent + s.dropped <= s.frames_in
+    # Bounded by one frame waiting behind one being sent (offline queues would grow by 0.5 frame per frame).
+    assert s.latency_p95 <= 2 * vcam.delay + 2 / FPS
+    assert _in_order(vcam.instances[0].stamps)
+
+
+def test_a_fast_model_gives_each_frame_its_own_alpha(vcam) -> None:
+    result = live(SyntheticCamera(SIZE, FPS, seconds=1.0), model="test-fast", **LIVE)
+    s = result.stats
+    assert s.reused <= 0.2 * s.sent and s.latency_p95 <= 2 / FPS
+
+
+def test_while_the_camera_is_away_the_last_frame_keeps_going_out(vcam) -> None:
+    camera = SyntheticCamera(SIZE, FPS, frames=20, gaps={10: 0.4})   # 0.4 s without a frame before frame 10
+    result = live(camera, model="test-fast", **LIVE)
+    stamps = vcam.instances[0].stamps
+    assert result.stats.repeated >= 5 and len(stamps) == result.stats.sent + result.stats.repeated
+    assert stamps == sorted(stamps)                                   # a repeat is the last frame, never older
+    assert max(stamps.count(i) for i in set(stamps)) >= 6
+
+
+# --- AlphaReuse ------------------------------------------------------------------------------------------
+
+class IndexMatte:
+    """A matting stage whose alpha holds the frame index; `seconds` per frame; may fail at `fail_at`."""
+
+    def __init__(self, seconds: float = 0.0, fail_at: int | None = None) -> None:
+        self.seconds, self.fail_at, self.closed_on = seconds, fail_at, None
+
+    def process(self, frame: Frame) -> Frame:
+        if frame.index == self.fail_at:
+            raise ValueError("model exploded")
+        time.sleep(self.seconds)
+        frame.alpha = np.full(frame.image.shape[:2], frame.index, np.float32)
+        return frame
+
+    def close(self) -> None:
+        self.closed_on = threading.current_thread().name
+
+
+def _frames(n: int) -> list[Frame]:
+    return [Frame(index=i, image=np.zeros((8, 8, 3), np.uint8)) for i in range(n)]
+
+
+def test_alpha_reuse_waits_for_the_own_alpha_only_when_the_model_keeps_up() -> None:
+    stage = IndexMatte()
+    fast = AlphaReuse([stage], wait_s=0.2)
+    try:
+        for frame in _frames(6):
+            time.sleep(0.01)
+            assert fast.process(frame).extras["alpha_from"] == frame.index
+    finally:
+        fast.close()
+    assert stage.closed_on == "p3m-matting" and fast.reused == 0
+
+    slow = AlphaReuse([IndexMatte(seconds=0.1)], wait_s=0.02)
+    try:
+        first, *rest = _frames(5)
+        assert slow.process(first).extras["alpha_from"] == 0           # nothing leaves before the first alpha
+        start = time.perf_counter()
+        used = [slow.process(frame).extras["alpha_from"] for frame in rest]
+        assert time.perf_counter() - start < 0.1                        # 4 frames in less than one model call
+        assert used == [0, 0, 0, 0] and slow.reused == 4 and np.all(rest[-1].alpha == 0)
+    finally:
+        slow.close()
+
+
+def test_alpha_reuse_reports_the_worker_error_in_the_compose_path() -> None:
+    reuse = AlphaReuse([IndexMatte(fail_at=1)], wait_s=0.0)
+    frames = _frames(3)
+    try:
+        reuse.process(frames[0])
+        with pytest.raises(ValueError, match="model exploded"):
+            for frame in frames[1:] + _frames(50):
+                reuse.process(frame)
+                time.sleep(0.005)
+    finally:
+        reuse.close()
+
+
+def test_a_model_error_ends_the_live_job(vcam, monkeypatch) -> None:
+    monkeypatch.setitem(matters._REGISTRY, "test-broken", lambda w, d: _Broken())
+    with pytest.raises(Exception, match="model exploded"):
+        live(SyntheticCamera(SIZE, FPS, seconds=1.0), model="test-broken", **LIVE)
+
+
+class _Broken(ConstantMatter):
+    def __init__(self) -> None:
+        super().__init__(0.0)
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        raise RuntimeError("model exploded")
+
+
+# --- virtual camera, CLI ---------------------------------------------------------------------------------
+
+def _group() -> _Group:
+    return _Group(commands={"live": live_command})
+
+
+def _no_real_virtual_camera() -> bool:
+    try:
+        with pyvirtualcam.Camera(64, 48, 30):
+            return False
+    except RuntimeError:
+        return True
+
+
+def test_no_virtual_camera_says_how_to_create_one_and_exits_non_zero() -> None:
+    if not _no_real_virtual_camera():
+        pytest.skip("this machine has a virtual camera device")
+    args = ["--camera", "synthetic", "--camera-size", "64x48", "--virtual-cam", "--model", "test-fast"]
+    result = CliRunner().invoke(_group(), ["live", *args])
+    assert result.exit_code == 1
+    assert "error: no virtual camera available" in result.output
+    assert f"hint: {virtual_camera_hint()}" in result.output
+    assert "modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=p3m" in virtual_camera_hint() \
+        or "OBS" in virtual_camera_hint()
+    plain = CliRunner().invoke(live_command, args)                    # the command alone: the same error
+    assert plain.exit_code != 0 and isinstance(plain.exception, P3MError)
+
+
+def test_cli_sends_records_and_prints_stats_every_second(vcam, tmp_path: Path) -> None:
+    out = tmp_path / "rec.mp4"
+    args = ["live", "--camera", "synthetic", "--camera-size", "160x120", "--camera-fps", "30", "--duration", "2.2",
+            "--virtual-cam", "--virtual-cam-backend", BACKEND, "--model", "test-fast", "--infer-size", "64",
+            "-b", "green", "-o", str(out), "--stats", "--blur-faces", "-q"]
+    result = CliRunner().invoke(_group(), args)
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("in ")]
+    assert len(lines) >= 1 and "latency p50" in lines[0] and "reused" in lines[0] and "dropped" in lines[0]
+    assert "stopped after" in result.output.splitlines()[-1]
+    recorded = decoded_video(out)
+    assert len(recorded) >= 30 and (recorded[0].width, recorded[0].height) == (160, 120)
+    assert len(vcam.instances[0].frames) >= 30 and vcam.instances[0].closed
+
+
+def test_with_no_output_asked_the_virtual_camera_is_the_default(vcam) -> None:
+    options = {k: v for k, v in LIVE.items() if k != "virtual_cam"}
+    result = live(SyntheticCamera(SIZE, FPS, frames=5), model="test-fast", **options)
+    assert result.outputs == ["virtual camera recorder"] and len(vcam.instances[0].frames) == 5
+
+
+def test_a_transparent_background_cannot_go_to_a_virtual_camera(vcam) -> None:
+    with pytest.raises(P3MError, match="virtual camera cannot show a transparent background"):
+        live(SyntheticCamera(SIZE, FPS, frames=5), model="test-fast", **{**LIVE, "background": "transparent"})
+
+
+# --- network stream, preview, background writer -----------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_listening(port: int, timeout: float = 5.0) -> None:
+    """Until something binds `port` (without connecting: the RTMP server accepts one client only)."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+def test_rtmp_stream_reaches_a_server_as_h264(vcam) -> None:
+    port = _free_port()
+    url = f"rtmp://127.0.0.1:{port}/live/test"
+    received: list[tuple[str, int, int]] = []
+
+    def server() -> None:
+        # No PyAV timeout here: its interrupt callback takes the GIL, which the client holds while it connects.
+        with av.open(url, format="flv", options={"listen": "1"}) as container:
+            try:
+                for frame in container.decode(video=0):
+                    received.append((container.streams.video[0].codec_context.name, frame.width, frame.height))
+            except av.FFmpegError:
+                pass                   # the client hung up
+
+    thread = threading.Thread(target=server, daemon=True)
+    thread.start()
+    _wait_listening(port)
+    result = live(SyntheticCamera(SIZE, FPS, frames=20), model="test-fast", stream_url=url, **LIVE)
+    thread.join(10)
+    assert url in result.outputs
+    assert len(received) >= 10 and received[0] == ("h264", *SIZE)
+
+
+def test_transparent_streams_need_a_format_with_alpha(tmp_path: Path) -> None:
+    with pytest.raises(P3MError, match="FLV/H.264 carries no usable alpha") as e:
+        StreamSink("rtmp://127.0.0.1:1/live/x", width=64, height=48, fps=30, transparent=True)
+    assert "srt://" in e.value.hint and "chroma-key" in e.value.hint
+    with pytest.raises(P3MError, match="unsupported protocol"):
+        StreamSink("http://example.com/x", width=64, height=48, fps=30)
+
+
+def test_a_transparent_overlay_streams_as_vp9_with_alpha_over_tcp(vcam) -> None:
+    port = _free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    received: list[tuple[str, int, int]] = []
+
+    def server() -> None:
+        with av.open(f"{url}?listen=1", format="webm") as container:
+            decoder = av.CodecContext.create("libvpx-vp9", "r")     # the default decoder drops the alpha
+            try:
+                for packet in container.demux(video=0):
+                    received.extend((f.format.name, f.width, f.height) for f in decoder.decode(packet) if packet.size)
+            except av.FFmpegError:
+                pass
+
+    thread = threading.Thread(target=server, daemon=True)
+    thread.start()
+    _wait_listening(port)
+    options = {k: v for k, v in LIVE.items() if not k.startswith("virtual_cam")}
+    live(SyntheticCamera(SIZE, FPS, frames=10), model="test-fast", **{**options, "background": "transparent"},
+         stream_url=url)
+    thread.join(10)
+    assert len(received) >= 5 and received[0] == ("yuva420p", *SIZE)
+
+
+def test_srt_without_libsrt_is_a_clear_error() -> None:
+    try:
+        sink = StreamSink("srt://127.0.0.1:9?mode=caller&connect_timeout=100", width=64, height=48, fps=30)
+    except P3MError as e:
+        assert "cannot stream to srt://" in e.message or "cannot connect" in e.message
+    else:
+        sink.abort()
+        pytest.skip("this PyAV build has SRT")
+
+
+def test_preview_needs_a_display_and_quits_on_q(monkeypatch) -> None:
+    import stream.outputs as outputs
+
+    monkeypatch.setattr(outputs.platform, "system", lambda: "Linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(P3MError, match="needs a display"):
+        PreviewSink()
+    monkeypatch.setenv("DISPLAY", ":99")
+    shown, quits = [], []
+    monkeypatch.setattr(outputs.cv2, "imshow", lambda title, image: shown.append(image.shape))
+    monkeypatch.setattr(outputs.cv2, "waitKey", lambda ms: ord("q"))
+    monkeypatch.setattr(outputs.cv2, "getWindowProperty", lambda title, prop: 1.0)
+    monkeypatch.setattr(outputs.cv2, "destroyWindow", lambda title: None)
+    preview = PreviewSink(on_quit=lambda: quits.append(1))
+    preview.write(Frame(index=0, image=np.zeros((48, 64, 3), np.uint8), output=np.zeros((48, 64, 4), np.uint8)))
+    preview.show()
+    preview.show()
+    preview.destroy()
+    assert shown == [(48, 64, 3)] and quits == [1]                    # RGBA shown over a checkerboard; quit once
+
+
+class _SlowSink(Sink):
+    def __init__(self, fail: bool = False) -> None:
+        self.path, self.fail, self.indexes, self.ending = "slow", fail, [], None
+
+    def write(self, frame: Frame) -> None:
+        time.sleep(0.03)
+        if self.fail:
+            raise OSError("disk full")
+        self.indexes.append(frame.index)
+        self.frames_written += 1
+
+    def close(self, *, interrupted: bool = False) -> None:
+        self.ending = "closed"
+
+    def abort(self) -> None:
+        self.ending = "aborted"
+
+
+def test_background_sink_keeps_the_newest_frame_and_reports_errors_on_close() -> None:
+    inner = BackgroundSink(_SlowSink())
+    for frame in _frames(10):
+        inner.write(frame)                                             # returns at once: the writer is behind
+    inner.close()
+    assert inner.skipped > 0 and inner.sink.indexes[-1] == 9 and inner.sink.ending == "closed"
+    assert _strictly_increasing(inner.sink.indexes)
+    broken = BackgroundSink(_SlowSink(fail=True))
+    broken.write(_frames(1)[0])
+    with pytest.raises(OSError, match="disk full"):
+        broken.close()
+    assert broken.sink.ending == "aborted"
+
+
+# --- config ----------------------------------------------------------------------------------------------
+
+def test_the_virtual_background_preset_loads_into_live_config() -> None:
+    config = load_live_config()
+    assert isinstance(config, LiveConfig) and config.background == "blur:25" and config.queue_size <= 2
+    assert config.replace(blur_faces=True, camera_size="1280x720").blur_faces
+
+
+@pytest.mark.parametrize("field, value", [("queue_size", 4), ("camera_size", "big"), ("blur_style", "swirl"),
+                                          ("camera_format", "h264"), ("alpha_wait_ms", -1)])
+def test_bad_live_fields_are_named(field: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=field):
+        load_live_config(**{field: value})
+
+
+def test_unknown_live_option_lists_the_live_fields() -> None:
+    with pytest.raises(ConfigError, match="unknown option") as e:
+        load_live_config(webcam="x")
+    assert "virtual_cam" in e.value.hint and "blur_faces" in e.value.hint
