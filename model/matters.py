@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -31,10 +31,22 @@ class Matter(ABC):
     name: str
     device: str = "cpu"
     size_multiple: int = 1  # H and W given to __call__ must be multiples of this
+    graph_safe: bool = False  # matte_tensor may be captured in a CUDA graph (no host syncs, static shapes)
 
     @abstractmethod
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         """The alpha matte of `rgb` (a fresh array the caller owns)."""
+
+    def matte_batch(self, rgbs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The mattes of several images, as calling the matter on each (which is what this default does)."""
+        return [self(rgb) for rgb in rgbs]
+
+    def matte_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """N×3×h×w float RGB (0-255) on `device` → N×1×h×w float32 alpha there: the matting stage's device
+        path. This default rounds each image to uint8 and calls the matter (a round trip through the host)."""
+        images = x.detach().round().clamp(0, 255).to("cpu", torch.uint8).permute(0, 2, 3, 1).numpy()
+        alphas = [torch.from_numpy(np.asarray(self(image), np.float32)) for image in images]
+        return torch.stack(alphas)[:, None].to(x.device)
 
     @abstractmethod
     def describe(self) -> str:
@@ -51,12 +63,17 @@ class Matter(ABC):
 
 
 class P3MNetMatter(Matter):
-    """P3M-Net's fused alpha: ImageNet-normalised float32 input, CUDA when available."""
+    """P3M-Net's fused alpha: ImageNet-normalised float32 input, CUDA when available.
+
+    On CUDA it runs the fast path (model/fast.py): BN folded, `precision` (default mixed: within 1/255 of
+    float32), channels_last, CUDA graphs (`cuda_graph`), optionally torch.compile. The CPU path is float32.
+    """
 
     name = "p3mnet"
     size_multiple = 32
 
-    def __init__(self, weights: str | Path, device: str = "auto") -> None:
+    def __init__(self, weights: str | Path, device: str = "auto", *, precision: str = "mixed",
+                 cuda_graph: bool = True, compile: str | None = None) -> None:
         from model.checkpoint import load_p3mnet  # raises CheckpointError (a P3MError) for a bad file
 
         self.device = resolve_device(device)
@@ -67,6 +84,13 @@ class P3MNetMatter(Matter):
         self.net.to(memory_format=self._memory_format)
         self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1) * 255
         self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255
+        self.fast = None
+        if self.device == "cuda":
+            from model.fast import FastP3MNet
+
+            self.fast = FastP3MNet(self.net, self.device, precision=precision, cuda_graph=cuda_graph, compile=compile)
+            self.net = None          # the fast path holds its own (folded) copy
+            self.graph_safe = self.fast.graph_safe
 
     @torch.inference_mode()
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
@@ -74,15 +98,42 @@ class P3MNetMatter(Matter):
         if h % 32 or w % 32:
             raise ValueError(f"P3M-Net input must be a multiple of 32 on both sides, got {w}×{h}")
         x = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device).permute(2, 0, 1)[None].float()
-        x = ((x - self._mean) / self._std).contiguous(memory_format=self._memory_format)
-        alpha = self.net(x).fused_alpha[0, 0].clamp(0.0, 1.0)
-        return alpha.float().cpu().numpy()
+        return self._alpha(x)[0, 0].float().cpu().numpy()
+
+    @torch.inference_mode()
+    def matte_batch(self, rgbs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """One forward for all images when they share a size (else one each); same mattes as one by one."""
+        if len(rgbs) < 2 or len({rgb.shape for rgb in rgbs}) > 1:
+            return [self(rgb) for rgb in rgbs]
+        h, w = rgbs[0].shape[:2]
+        if h % 32 or w % 32:
+            raise ValueError(f"P3M-Net input must be a multiple of 32 on both sides, got {w}×{h}")
+        x = torch.from_numpy(np.stack(rgbs)).to(self.device).permute(0, 3, 1, 2).float()
+        alpha = self._alpha(x)[:, 0].float().cpu().numpy()
+        return [a.copy() for a in alpha]
+
+    def matte_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """N×3×h×w RGB (0-255) on the device → N×1×h×w float32 alpha: eager, so a caller may graph-capture it."""
+        x = (x - self._mean) / self._std
+        if self.fast is not None:
+            return self.fast.step(x)
+        with torch.inference_mode():
+            return self.net(x.contiguous(memory_format=self._memory_format)).fused_alpha.clamp(0.0, 1.0)
+
+    def _alpha(self, x: torch.Tensor) -> torch.Tensor:
+        """N×1×h×w alpha of N×3×h×w RGB (0-255); on CUDA a graph's static output (copy it before the next call)."""
+        x = (x - self._mean) / self._std
+        if self.fast is not None:
+            return self.fast(x)
+        return self.net(x.contiguous(memory_format=self._memory_format)).fused_alpha.clamp(0.0, 1.0)
 
     def describe(self) -> str:
-        return f"P3M-Net R34 on {self.device} ({self.weights.name})"
+        where = f"cuda, {self.fast.precision}" if self.fast is not None else self.device
+        return f"P3M-Net R34 on {where} ({self.weights.name})"
 
     def close(self) -> None:
         self.net = None  # frees GPU memory once the last frame referencing it is gone
+        self.fast = None
 
 
 class MediaPipeMatter(Matter):

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The GPU session's one command, from the repository root on the lent machine (device tool `run`, with
+# carry ["bench/wheels", "bench/shared"] prepared here by bench/fetch_gpu_carry.sh). Installs nothing from
+# the network. Runs the CUDA tests, then bench/gpu_bench.py (parity, forward, 1080p pipeline, live latency);
+# logs and JSON go to $OUT. About 4 minutes.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONUNBUFFERED=1
+OUT=${OUT:-$(mktemp -d)}
+if ! python3 -c "import av" 2>/dev/null; then
+    if ! ls bench/wheels/av-*.whl >/dev/null 2>&1; then
+        echo "PyAV is missing here and bench/wheels holds no av wheel: run bench/fetch_gpu_carry.sh, carry bench/wheels"
+        exit 2
+    fi
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site bench/wheels/*.whl || exit 2
+    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv,noheader || true
+python3 -c "import torch, av; print('torch', torch.__version__, '| cuda', torch.cuda.is_available(), '| PyAV', av.__version__)"
+# The tests find parity data at ../shared (which does not travel): point it at the carried copy.
+if [ ! -d ../shared/p3m/parity ] && [ -d bench/shared/p3m/parity ]; then
+    ln -sfn "$PWD/bench/shared" ../shared
+fi
+echo "== CUDA tests (fast path parity, graph cache, device path, codec choice)"
+timeout 100 python3 -m pytest -q -p no:cacheprovider tests/model/test_fast.py tests/stream/test_device_matting.py \
+    tests/stream/test_hwcodecs.py tests/stream/test_batching.py 2>&1 | tee "$OUT/pytest.log" | tail -30
+echo "== benchmark"
+timeout 240 python3 bench/gpu_bench.py --budget 170 --json "$OUT/gpu_bench.json" 2>&1 | tee "$OUT/gpu_bench.log"

@@ -1,0 +1,126 @@
+"""The matting stage's device path: frames uploaded once, then shrink → model → upsample on the device.
+
+    host                         upload stream             compute stream
+    frame.image ─copy─▶ pinned ──H2D (async)──▶ N×H×W×3 uint8 ──▶ [ shrink, matte, guided upsample ] ──D2H──▶ alpha
+                       staging                 (device buffer)     one CUDA graph per (N, H, W)     pinned
+
+MattingStage uses it when its matter runs on CUDA; the CPU path (OpenCV shrink, numpy model I/O) stays as
+it was. Batches shorter than `batch_size` (the last one) are padded with stale slots, so one graph serves
+a whole video. The same code runs on the CPU, without streams, pinned memory or graphs (for tests).
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from model.graphs import GraphedFunction
+from model.matters import Matter
+from stream.frames import Frame
+from stream.refine import GUIDED_EPS, GUIDED_RADIUS, LUMA, bilinear_upsample, guided_upsample
+
+
+def shrink(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """Area-like downscale of N×C×H×W float to `size` (h, w), as MattingStage's OpenCV path does it:
+    bilinear to twice the size, then an exact 2×2 average, when both sides shrink by more than 2."""
+    h, w = size
+    if x.shape[-2] > 2 * h and x.shape[-1] > 2 * w:
+        return F.avg_pool2d(F.interpolate(x, size=(2 * h, 2 * w), mode="bilinear", align_corners=False), 2)
+    return F.interpolate(x, size=(h, w), mode="area")
+
+
+class DeviceMatting:
+    """Mattes frames on `matter.device`: `alphas(frames)` sets each `frame.alpha` (H×W float32, host memory).
+
+    `infer_shape(H, W)` gives the model's (h, w); `upsample`, `radius`, `eps` and `guide` mean what they mean
+    to MattingStage. With `cuda_graph` (and a graph-safe matter) the whole device work is one CUDA graph.
+    Owned by one thread (the stage's).
+    """
+
+    def __init__(self, matter: Matter, infer_shape: Callable[[int, int], tuple[int, int]], *,
+                 upsample: str = "guided", radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS,
+                 guide: str = "gray", batch_size: int = 1, cuda_graph: bool = True) -> None:
+        self.matter = matter
+        self.infer_shape = infer_shape
+        self.upsample, self.radius, self.eps, self.gray = upsample, radius, eps, guide == "gray"
+        self.batch_size = batch_size
+        self.device = torch.device(matter.device)
+        self.cuda = self.device.type == "cuda"
+        self._upload = torch.cuda.Stream(self.device) if self.cuda else None
+        self._compute = torch.cuda.Stream(self.device) if self.cuda else None
+        self._luma = torch.tensor(LUMA, device=self.device).view(1, 3, 1, 1) / 255.0   # made outside any capture
+        self._graphed = (GraphedFunction(self._matte, adopt_inputs=True)
+                         if self.cuda and cuda_graph and matter.graph_safe else None)
+        self._buffers: dict[tuple[int, int, int], tuple[Tensor, Tensor]] = {}    # (N, H, W) -> (pinned, device)
+
+    def alphas(self, frames: Sequence[Frame]) -> None:
+        """Set `frame.alpha` on each frame (frames of one size are matted together, `batch_size` at a time)."""
+        start = 0
+        while start < len(frames):
+            size = frames[start].image.shape[:2]
+            end = start + 1
+            while end < len(frames) and end - start < max(self.batch_size, 1) and frames[end].image.shape[:2] == size:
+                end += 1
+            self._run(frames[start:end])
+            start = end
+
+    def _run(self, frames: Sequence[Frame]) -> None:
+        height, width = frames[0].image.shape[:2]
+        n = max(len(frames), self.batch_size)
+        staging, device_in = self._buffer(n, height, width)
+        for i, frame in enumerate(frames):
+            staging[i].copy_(torch.from_numpy(frame.image))
+        with torch.inference_mode(), self._on(self._upload):
+            device_in.copy_(staging, non_blocking=self.cuda)
+        if self.cuda:
+            self._compute.wait_stream(self._upload)
+        with torch.inference_mode(), self._on(self._compute):
+            alpha = self._graphed(device_in) if self._graphed is not None else self._matte(device_in)
+            alpha = alpha[:len(frames)]
+            if self.cuda:
+                host = torch.empty(alpha.shape, dtype=torch.float32, pin_memory=True)
+                host.copy_(alpha, non_blocking=True)
+                self._compute.synchronize()        # alpha is on the host; staging and device_in are free again
+            else:
+                host = alpha.float()
+        for frame, a in zip(frames, host):
+            frame.alpha = a.numpy()          # a view of `host`, which it keeps alive
+
+    def _matte(self, frames: Tensor) -> Tensor:
+        """N×H×W×3 uint8 on the device → N×H×W float32 alpha in [0, 1] (what the CUDA graph holds)."""
+        height, width = frames.shape[1:3]
+        x = frames.permute(0, 3, 1, 2).float()                 # N×3×H×W, 0-255, channels_last in memory
+        small = shrink(x, self.infer_shape(height, width))
+        alpha = self.matter.matte_tensor(small).float()
+        if self.upsample == "bilinear":
+            out = bilinear_upsample(alpha, (height, width))
+        else:
+            out = guided_upsample(alpha, self._guide(x), self.radius, self.eps, guide_lr=self._guide(small))
+        return out[:, 0]
+
+    def _guide(self, x: Tensor) -> Tensor:
+        """N×3×H×W RGB (0-255) → the guided filter's guide in [0, 1]: BT.601 gray or RGB."""
+        if self.gray:
+            return (x * self._luma).sum(1, keepdim=True)
+        return (x / 255.0).contiguous()
+
+    def _buffer(self, n: int, height: int, width: int) -> tuple[Tensor, Tensor]:
+        key = (n, height, width)
+        if key not in self._buffers:
+            staging = torch.empty((n, height, width, 3), dtype=torch.uint8, pin_memory=self.cuda)
+            staging.zero_()       # padded slots of a first, short batch hold zeros, not garbage
+            self._buffers[key] = (staging, torch.empty_like(staging, device=self.device))
+        return self._buffers[key]
+
+    def _on(self, stream: torch.cuda.Stream | None) -> contextlib.AbstractContextManager:
+        return torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
+
+    def close(self) -> None:
+        """Drop graphs and buffers (their device memory goes with the last reference)."""
+        if self._graphed is not None:
+            self._graphed.reset()
+        self._buffers.clear()

@@ -1,0 +1,135 @@
+"""Offline batching: the pipeline hands a batching stage several frames; alphas equal batch 1's."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from model.errors import P3MError
+from model.matters import Matter, P3MNetMatter, register_matter
+from stream import cutout
+from stream.cli import main
+from stream.config import ConfigError, load_config
+from stream.frames import Frame
+from stream.pipeline import Pipeline
+from stream.sinks import Sink
+from stream.stages import MattingStage
+
+from conftest import N, decoded_video, square_image
+
+
+class RedKey(Matter):
+    """Alpha 1 on the red square, a soft ramp elsewhere (so upsampling has something to do)."""
+
+    name = "red-key-batch"
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        red = (rgb[..., 0].astype(np.float32) - rgb[..., 2]) / 255
+        return np.clip(red, 0, 1)
+
+    def describe(self) -> str:
+        return "red key (batching test)"
+
+
+register_matter("red-key-batch", lambda weights, device: RedKey())
+
+
+class Recorder:
+    """A stage that records how it was called."""
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.calls: list[int] = []        # batch sizes; 0 for a plain process()
+
+    def process(self, frame: Frame) -> Frame:
+        self.calls.append(0)
+        return frame
+
+    def process_batch(self, frames: list[Frame]) -> list[Frame]:
+        self.calls.append(len(frames))
+        return frames
+
+
+class ListSink(Sink):
+    path = "list"
+
+    def __init__(self) -> None:
+        self.frames: list[Frame] = []
+
+    def write(self, frame: Frame) -> None:
+        self.frames.append(frame)
+        self.frames_written += 1
+
+
+def _frames(n: int) -> list[Frame]:
+    return [Frame(index=i, image=square_image(i)) for i in range(n)]
+
+
+@pytest.mark.parametrize("policy, calls", [("offline", [3, 3, 1]), ("live", [0] * 7)])
+def test_offline_pipelines_batch_and_live_ones_do_not(policy, calls):
+    stage, sink = Recorder(3), ListSink()
+    stats = Pipeline(_frames(7), [stage], sink, policy=policy, capacity=2 if policy == "live" else 4).run()
+    if policy == "offline":
+        assert stage.calls == calls
+        assert [f.index for f in sink.frames] == list(range(7))
+        assert stats.processed == stats.per_stage["Recorder"] == stats.written == 7
+
+
+def test_matting_stage_batches_give_the_alphas_of_one_by_one():
+    batched, single = MattingStage(RedKey(), infer_size=64, batch_size=4), MattingStage(RedKey(), infer_size=64)
+    many, one = _frames(5), _frames(5)
+    assert batched.process_batch(many) == many
+    for frame in one:
+        single.process(frame)
+    for a, b in zip(many, one):
+        np.testing.assert_array_equal(a.alpha, b.alpha)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: on a busy 2-core machine two threads run P3M-Net 3-7× slower (FACTS.md)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_p3mnet_batches_give_the_alphas_of_one_by_one(seed3_pth, one_thread):
+    matter = P3MNetMatter(seed3_pth, device="cpu")
+    images = [square_image(i, 96, 64) for i in range(3)]
+    one_by_one = [matter(image) for image in images]
+    for a, b in zip(matter.matte_batch(images), one_by_one):
+        assert a.shape == (64, 96) and np.abs(a - b).max() <= 1e-5
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
+    tensor = matter.matte_tensor(x)
+    assert tensor.shape == (3, 1, 64, 96) and np.abs(tensor[:, 0].numpy() - np.stack(one_by_one)).max() <= 1e-5
+
+
+def test_cutout_with_a_batch_writes_the_same_matte(clip: Path, tmp_path: Path):
+    mattes = {}
+    for batch in (1, 4):
+        result = cutout(clip, tmp_path / f"out{batch}.mp4", model="red-key-batch", infer_size=64, batch=batch,
+                        alpha_out=str(tmp_path / f"matte{batch}.mkv"), quiet=True)
+        assert result.frames == N
+        mattes[batch] = [f.to_ndarray(format="gray") for f in decoded_video(tmp_path / f"matte{batch}.mkv")]
+    assert len(mattes[1]) == N and all(np.array_equal(a, b) for a, b in zip(mattes[1], mattes[4]))
+
+
+def test_the_cli_takes_batch_and_hw_codecs(clip: Path, tmp_path: Path):
+    result = CliRunner().invoke(main, ["cutout", str(clip), "-o", str(tmp_path / "o.mp4"), "-m", "red-key-batch",
+                                       "--infer-size", "64", "--batch", "3", "--hw-codecs", "off", "-q"])
+    assert result.exit_code == 0, result.output
+    assert f"{N} frames" in result.output
+
+
+@pytest.mark.parametrize("value", [0, 65, 2.5])
+def test_batch_is_checked(value):
+    with pytest.raises(ConfigError, match="batch"):
+        load_config(batch=value)
+    with pytest.raises(ConfigError, match="hw_codecs"):
+        load_config(hw_codecs="nvenc")
+    with pytest.raises(P3MError, match="batch 0"):
+        MattingStage(RedKey(), infer_size=64, batch_size=0)
