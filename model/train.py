@@ -7,7 +7,6 @@ nothing else reads; this keeps the weights file small (158 MB, not 470) and stri
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
@@ -18,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import cv2
 import numpy as np
@@ -31,6 +30,7 @@ from .checkpoint import CheckpointError, _read_torch, load_p3mnet, save_official
 from .data import (Augment, MattingDataset, Sample, denormalize, files_by_stem, find_layout, list_samples, make_loader,
                    read_gray, read_rgb)
 from .errors import P3MError
+from .settings import ConfigError, Settings
 from .evaluate import EvalReport, evaluate_folders
 from .inference import infer_image
 from .losses import p3m_loss
@@ -44,20 +44,25 @@ RESUME_FORMAT = "p3m-stream-train-state-1"
 CHECKPOINT_NAME = re.compile(r"^ckpt_epoch(\d+)\.pth$")
 LOSS_NAMES = ("loss", "global", "local", "fusion_alpha", "fusion_comp")
 
-_CHOICES: dict[str, tuple[str, ...]] = {"device": ("auto", "cpu", "cuda"), "val_strategy": ("resize", "hybrid")}
+STRATEGIES = ("resize", "hybrid")
 _MINIMUM: dict[str, float] = {
     "epochs": 1, "batch_size": 1, "workers": 0, "out_size": 32, "save_every": 1, "keep_checkpoints": 0,
     "val_every": 0, "steps_per_epoch": 1, "val_max_images": 1,
 }
 
 
-class TrainConfigError(P3MError):
+class TrainConfigError(ConfigError):
     """A training configuration field is unknown or has an invalid value."""
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Settings):
     """Everything a training run needs; defaults are the official setting (scripts/train.sh, core/config.py)."""
+
+    CHOICES: ClassVar[Mapping[str, tuple[str, ...]]] = {"device": ("auto", "cpu", "cuda"), "val_strategy": STRATEGIES}
+    RANGES: ClassVar[Mapping[str, tuple[float, float]]] = {k: (v, math.inf) for k, v in _MINIMUM.items()}
+    PRESETS_DIR: ClassVar[Path | None] = PRESETS_DIR
+    Error: ClassVar[type[ConfigError]] = TrainConfigError
 
     train_dir: str | None = None       # P3M-10k root or its train/, or a folder with images/ + alphas/
     val_dir: str | None = None         # held-out set (P3M-500-P root, or images/ + alphas/); None: no validation
@@ -83,8 +88,7 @@ class TrainConfig:
     val_max_images: int | None = None  # validate on the first N images only
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            object.__setattr__(self, f.name, _checked(f.name, getattr(self, f.name), f.type))
+        super().__post_init__()
         if self.out_size % 32:
             raise TrainConfigError(f"out_size: {self.out_size} is not a multiple of 32",
                                    "P3M-Net needs sizes in steps of 32, e.g. 512")
@@ -97,27 +101,13 @@ class TrainConfig:
         if not self.lr > 0:
             raise TrainConfigError(f"lr: {self.lr} must be positive", "the official setting is 1.0e-5")
 
-    def replace(self, **changes: Any) -> "TrainConfig":
-        """A copy with some fields changed (validated like the original)."""
-        unknown = sorted(set(changes) - {f.name for f in fields(self)})
-        if unknown:
-            raise TrainConfigError(f"unknown option(s): {', '.join(unknown)}", f"valid options: {_field_names()}")
-        return dataclasses.replace(self, **changes)
-
     def to_dict(self) -> dict[str, Any]:
         return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
 
 
 def load_train_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
     """Defaults, then the YAML file (a path or a preset name in `configs/`), then the non-None overrides."""
-    config = TrainConfig()
-    if path is not None:
-        values = _read_yaml(path)
-        try:
-            config = config.replace(**values)
-        except TrainConfigError as e:
-            raise TrainConfigError(f"{path}: {e.message}", e.hint) from None
-    return config.replace(**{k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig.load(path, **overrides)
 
 
 # --- encoder initialisation ---------------------------------------------------------------------------------
@@ -422,7 +412,7 @@ def evaluate_weights(
     `dataset_dir`: a P3M-500-P/NP root or a folder with images/ + alphas/ (its trimap/ is used when
     present); `images`: take the images from here instead, `dataset_dir` then only gives the GT.
     """
-    if strategy not in _CHOICES["val_strategy"]:
+    if strategy not in STRATEGIES:
         raise P3MError(f"unknown strategy {strategy!r}", "use resize or hybrid")
     if images is not None:
         layout = find_layout(dataset_dir) if _has_layout(dataset_dir) else None
@@ -482,48 +472,3 @@ def _epoch_line(record: Mapping[str, Any], epochs: int) -> str:
     return "  ".join(parts)
 
 
-def _read_yaml(path: str | Path) -> Mapping[str, Any]:
-    p = Path(path)
-    if not p.exists() and (PRESETS_DIR / f"{path}.yaml").exists():
-        p = PRESETS_DIR / f"{path}.yaml"
-    if not p.is_file():
-        raise TrainConfigError(f"config file not found: {path}", "give a YAML file or a preset name (train_p3m10k)")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise TrainConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})", "fix the file's syntax") from None
-    if not isinstance(data, dict):
-        raise TrainConfigError(f"{p}: expected a mapping of option: value", f"valid options: {_field_names()}")
-    return {str(k).replace("-", "_"): v for k, v in data.items()}
-
-
-def _field_names() -> str:
-    return ", ".join(f.name for f in fields(TrainConfig))
-
-
-def _checked(name: str, value: Any, type_: Any) -> Any:
-    """`value` validated against the field's annotation (a string: `from __future__ import annotations`)."""
-    type_ = str(type_)
-    if value is None and "None" in type_:
-        return None
-    base = type_.split(" | ")[0]
-    if base.startswith("tuple"):
-        ints = isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        if not ints:
-            raise TrainConfigError(f"{name}: expected a list of integers, got {value!r}", f"e.g. {name}: [512, 768]")
-        return tuple(value)
-    if base == "float" and isinstance(value, str):
-        try:
-            value = float(value)  # YAML 1.1 reads 1e-5 (no dot) as text
-        except ValueError:
-            pass
-    expected = {"int": int, "float": (int, float), "bool": bool, "str": str}[base]
-    if not isinstance(value, expected) or (base != "bool" and isinstance(value, bool)):
-        raise TrainConfigError(f"{name}: expected {base}, got {value!r}", f"set {name} to a {base} value")
-    if base == "float":
-        value = float(value)
-    if name in _CHOICES and value not in _CHOICES[name]:
-        raise TrainConfigError(f"{name}: {value!r} is not one of {', '.join(_CHOICES[name])}", f"pick one for {name}")
-    if name in _MINIMUM and value < _MINIMUM[name]:
-        raise TrainConfigError(f"{name}: {value} is below {_MINIMUM[name]:g}", f"choose {name} >= {_MINIMUM[name]:g}")
-    return value

@@ -19,21 +19,20 @@ The compose path never waits for a slow model: every camera frame leaves with th
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import sys
 import threading
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import cv2
 
 from model.errors import P3MError
 from model.matters import make_matter
 from stream.camera import BACKENDS, PIXEL_FORMATS, LiveSource, open_camera, parse_size
-from stream.config import ConfigError, CutoutConfig, read_yaml
+from stream.config import ConfigError, CutoutConfig
 from stream.offline import _limit_torch_threads
 from stream.faces import FACE_MODELS, STYLES, FaceBlur
 from stream.frames import Frame
@@ -47,19 +46,16 @@ log = logging.getLogger(__name__)
 
 LIVE_PRESET = "virtual_background"
 
-_LIVE_CHOICES: dict[str, tuple[str, ...]] = {
-    "camera_format": PIXEL_FORMATS, "camera_backend": BACKENDS, "blur_style": STYLES,
-    "face_model": tuple(FACE_MODELS),
-}
-_LIVE_RANGES: dict[str, tuple[float, float]] = {
-    "camera_fps": (1, 240), "queue_size": (1, 2), "alpha_wait_ms": (0, 1000), "camera_timeout": (0, 86400),
-    "stream_bitrate": (100, 100_000),
-}
-
-
 @dataclass(frozen=True)
 class LiveConfig(CutoutConfig):
     """A cut-out config plus the live job's ends: camera, virtual camera, preview, stream, recording, faces."""
+
+    CHOICES: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        **CutoutConfig.CHOICES, "camera_format": PIXEL_FORMATS, "camera_backend": BACKENDS,
+        "blur_style": STYLES, "face_model": tuple(FACE_MODELS)}
+    RANGES: ClassVar[Mapping[str, tuple[float, float]]] = {
+        **CutoutConfig.RANGES, "camera_fps": (1, 240), "queue_size": (1, 2), "alpha_wait_ms": (0, 1000),
+        "camera_timeout": (0, 86400), "stream_bitrate": (100, 100_000)}
 
     queue_size: int = 2                  # live queues hold 1-2 frames and drop the stalest
     camera_size: str | None = None       # WIDTHxHEIGHT asked of the camera (scales a file's frames)
@@ -73,36 +69,15 @@ class LiveConfig(CutoutConfig):
     output: str | None = None            # also record to this file (same formats as `p3m cutout`)
     stream_url: str | None = None        # rtmp://… (FLV/H.264), srt:// or tcp:// (MPEG-TS, or WebM+alpha), udp://
     stream_bitrate: int = 2500           # kbit/s for --stream-url
-    blur_faces: bool = False             # pixelate or blur every face in the output
-    blur_style: str = "pixelate"         # pixelate | gaussian
-    face_model: str = "short"            # short (webcam distance) | full (up to ~5 m)
     alpha_wait_ms: float = 20.0          # how long a frame may wait for its own alpha when the model keeps up
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name, choices in _LIVE_CHOICES.items():
-            value = getattr(self, name)
-            if value is not None and value not in choices:
-                raise ConfigError(f"{name}: {value!r} is not one of {', '.join(choices)}", f"pick one for {name}")
-        for name, (lo, hi) in _LIVE_RANGES.items():
-            value = getattr(self, name)
-            if value is not None and not lo <= value <= hi:
-                raise ConfigError(f"{name}: {value} is outside [{lo:g}, {hi:g}]",
-                                  "live queues hold 1 or 2 frames" if name == "queue_size"
-                                  else f"choose {name} in that range")
         if self.camera_size is not None:
             try:
                 parse_size(self.camera_size)
             except P3MError as e:
                 raise ConfigError(f"camera_size: {e.message}", e.hint) from None
-
-    def replace(self, **changes: Any) -> "LiveConfig":
-        """A copy with some fields changed (validated like the original)."""
-        unknown = sorted(set(changes) - {f.name for f in fields(self)})
-        if unknown:
-            raise ConfigError(f"unknown option(s): {', '.join(unknown)}",
-                              f"valid options: {', '.join(f.name for f in fields(self))}")
-        return dataclasses.replace(self, **changes)
 
     @property
     def wants_output(self) -> bool:
@@ -112,13 +87,7 @@ class LiveConfig(CutoutConfig):
 
 def load_live_config(path: str | Path | None = LIVE_PRESET, **overrides: Any) -> LiveConfig:
     """Defaults, then the YAML preset (default `virtual_background`), then the non-None overrides."""
-    config = LiveConfig()
-    if path is not None:
-        try:
-            config = config.replace(**read_yaml(path))
-        except ConfigError as e:
-            raise ConfigError(f"{path}: {e.message}", e.hint) from None
-    return config.replace(**{k: v for k, v in overrides.items() if v is not None})
+    return LiveConfig.load(path, **overrides)
 
 
 class AlphaReuse:
