@@ -16,30 +16,9 @@ from pathlib import Path
 
 import av
 
+from baselines import decode_encode, decode_only
 from stream import cutout
 from stream.demo import make_demo_clip
-
-
-def decode_only(path: Path) -> int:
-    with av.open(str(path)) as c:
-        c.streams.video[0].thread_type = "AUTO"
-        return sum(1 for f in c.decode(video=0) if f.to_ndarray(format="rgb24") is not None)
-
-
-def decode_encode(path: Path, out: Path, crf: int, preset: str) -> int:
-    n = 0
-    with av.open(str(path)) as src, av.open(str(out), "w") as dst:
-        vin = src.streams.video[0]
-        vin.thread_type = "AUTO"
-        vout = dst.add_stream("libx264", rate=vin.average_rate, options={"crf": str(crf), "preset": preset})
-        vout.width, vout.height, vout.pix_fmt = vin.width, vin.height, "yuv420p"
-        vout.thread_type = "AUTO"
-        for frame in src.decode(vin):
-            rgb = frame.to_ndarray(format="rgb24")
-            dst.mux(vout.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
-            n += 1
-        dst.mux(vout.encode())
-    return n
 
 
 def timed(fn, *args, **kwargs) -> tuple[int, float]:
@@ -61,7 +40,8 @@ def main() -> None:
         clip = make_demo_clip(Path(tmp) / "in.mp4", seconds=args.seconds, size=(w, h))
         rows = {
             "decode only": timed(decode_only, clip),
-            "decode + encode only": timed(decode_encode, clip, Path(tmp) / "enc.mp4", args.crf, args.preset),
+            "decode + encode only": timed(decode_encode, clip, Path(tmp) / "enc.mp4", "libx264",
+                                           {"crf": str(args.crf), "preset": args.preset}),
         }
         summary = {}
         start = time.perf_counter()
