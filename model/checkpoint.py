@@ -10,6 +10,7 @@ either or both (safetensors cannot store a shared tensor twice). Where both are 
 import os
 import pickle
 import re
+import warnings
 from pathlib import Path
 
 import torch
@@ -149,7 +150,9 @@ def _read_torch(path: Path) -> dict[str, Tensor]:
             "pass a .pth/.pt saved with torch.save, or a .safetensors file",
         )
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():     # e.g. "Detected pickle protocol 4": noise before our own error
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         found = re.search(r"GLOBAL ([\w.]+)", str(e))
         what = f" ({found.group(1)})" if found else ""

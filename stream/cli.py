@@ -1,9 +1,14 @@
 """The `p3m` command: image matting, evaluation and video cut-out."""
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
+from typing import Iterator
 
 import click
 
@@ -13,16 +18,47 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 class _Group(click.Group):
-    """Prints our user-facing errors as one line (plus a hint) and exits 1, without a traceback."""
+    """Prints errors as one line (plus a hint) and exits 1, never with a traceback: ours, and unexpected ones
+    (a bug: P3M_DEBUG=1 shows its traceback). Ctrl-C or SIGTERM outside a running job exits 130."""
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with _sigterm_as_interrupt():
+                return super().invoke(ctx)
         except P3MError as e:
-            click.echo(f"error: {e.message}", err=True)
-            if e.hint:
-                click.echo(f"  hint: {e.hint}", err=True)
-            sys.exit(1)
+            _fail(e.message, e.hint)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise                        # usage errors, --help, --version: click prints them
+        except KeyboardInterrupt:
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
+        except Exception as e:
+            if os.environ.get("P3M_DEBUG"):
+                raise
+            from stream.pipeline import StageError    # deferred: `p3m --help` stays fast
+
+            what = str(e) if isinstance(e, StageError) else f"{type(e).__name__}: {e}"
+            _fail(f"internal error: {what}", "please report it with the command line; P3M_DEBUG=1 shows the traceback")
+
+
+def _fail(message: str, hint: str) -> None:
+    click.echo(f"error: {' '.join(message.split())}", err=True)     # one line, even for multi-line errors
+    if hint:
+        click.echo(f"  hint: {hint}", err=True)
+    sys.exit(1)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so an output being written is finalised or removed instead of left half-done."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -146,6 +182,14 @@ def _setup_logging(quiet: bool) -> None:
 @click.option("--crf", type=int, default=None, help="H.264 quality, 0-51 (default 18).")
 @click.option("--preset", default=None, help="x264 preset (default veryfast).")
 @click.option("--alpha-out", default=None, help="Also write the matte as a grayscale video (.mp4/.mov, or .mkv lossless).")
+@click.option("--batch", type=int, default=None, help="Frames matted together (default 1; 8 suits a GPU).")
+@click.option("--hw-codecs", type=click.Choice(["auto", "off"]), default=None,
+              help="auto (default): NVENC/NVDEC where they work here, else the CPU codecs; off: CPU only.")
+@click.option("--blur-faces/--no-blur-faces", default=None,
+              help="Hide every detected face in the output (privacy): pixelate or blur it.")
+@click.option("--blur-style", type=click.Choice(["pixelate", "gaussian"]), default=None)
+@click.option("--face-model", type=click.Choice(["short", "full"]), default=None,
+              help="Face detector: short (webcam distance, default) or full (up to ~5 m).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or info lines; errors and the summary only.")
 def cutout(input: str, output: str, config_file: str | None, quiet: bool, **options: object) -> None:
     """Cut the person out of a video: composite onto a background, or write a transparent video.
@@ -187,6 +231,9 @@ def demo(outdir: str, quiet: bool) -> None:
 
 from model.train_cli import prepare_ppt_command, train_command  # noqa: E402  (light: defers torch)
 
+from stream.live_cli import live as live_command  # noqa: E402
+
+main.add_command(live_command)
 main.add_command(train_command)
 main.add_command(prepare_ppt_command)
 

@@ -12,6 +12,8 @@ import torch
 from tqdm import tqdm
 
 from model.matters import Matter, P3MNetMatter, make_matter
+from stream import hwcodecs
+from stream.faces import FaceBlur
 from stream.config import CutoutConfig, load_config
 from stream.pipeline import Pipeline, Stats, cancel_on_signals
 from stream.sinks import open_sinks
@@ -30,6 +32,7 @@ class CutoutResult:
     seconds: float
     model: str
     interrupted: bool
+    damaged: int = 0                # input packets the decoder rejected (those frames are missing)
 
     @property
     def fps(self) -> float:
@@ -38,7 +41,10 @@ class CutoutResult:
     def summary(self) -> str:
         """The one-line end-of-job report."""
         state = f"interrupted: kept the {self.frames} frames done" if self.interrupted else f"{self.frames} frames"
-        return f"{state} in {self.seconds:.1f} s ({self.fps:.1f} fps) with {self.model} -> {self.output}"
+        if self.damaged:
+            state += f" ({self.damaged} damaged input frame{'s' if self.damaged > 1 else ''} skipped)"
+        where = f"-> {self.output}" if self.frames else f"({self.output} not created)"
+        return f"{state} in {self.seconds:.1f} s ({self.fps:.1f} fps) with {self.model} {where}"
 
 
 def cutout(input: str | Path, output: str | Path, *, config: str | Path | None = None,
@@ -56,20 +62,25 @@ def run_cutout(input: str, output: str, settings: CutoutConfig, *, quiet: bool =
     """Build source → matting → smoothing → compositing → sink(s) and run it offline (nothing dropped)."""
     with contextlib.ExitStack() as stack:
         compositor = stack.enter_context(contextlib.closing(Compositor(settings.background)))  # checked first
-        source = stack.enter_context(open_source(input))
+        hardware = settings.hw_codecs != "off"      # NVDEC / NVENC where they work, else CPU (logged)
+        source = stack.enter_context(open_source(input, hw_decode=hardware))
         sink = stack.enter_context(open_sinks(output, source, transparent=compositor.transparent, alpha_out=settings.alpha_out,
-                                              crf=settings.crf, preset=settings.preset))
+                                              crf=settings.crf, preset=settings.preset, hw_codecs=hardware))
         matter = stack.enter_context(make_matter(settings.model, weights=settings.weights, device=settings.device))
-        log.info("model: %s", matter.describe())
+        log.info("model: %s%s", matter.describe(), f", {settings.batch} frames a batch" if settings.batch > 1 else "")
+        log.info("video: %s", hwcodecs.describe(source, sink))
         _limit_torch_threads(matter)
-        stages = [MattingStage(matter, infer_size=settings.infer_size, upsample=settings.upsample),
+        stages = [MattingStage(matter, infer_size=settings.infer_size, upsample=settings.upsample,
+                               batch_size=settings.batch),
                   TemporalSmoother(strength=settings.smoothing_strength, enabled=settings.smoothing),
                   compositor]
+        if settings.blur_faces:    # after compositing: detected on the input, hidden in the output
+            stages.append(stack.enter_context(contextlib.closing(FaceBlur(settings.blur_style, settings.face_model))))
         pipeline = Pipeline(source, stages, sink, policy="offline", capacity=settings.queue_size)
         with _progress(source.frame_count, quiet) as on_frame, cancel_on_signals(pipeline):
             stats = pipeline.run(on_frame)
     return CutoutResult(output=output, frames=stats.written, seconds=stats.elapsed,
-                        model=matter.describe(), interrupted=stats.cancelled)
+                        model=matter.describe(), interrupted=stats.cancelled, damaged=getattr(source, "damaged", 0))
 
 
 def _limit_torch_threads(matter: Matter) -> None:

@@ -35,7 +35,10 @@ LATENCY_WINDOW = 1000    # latencies kept for p50/p95 (a ring: long live session
 
 
 class Stage(Protocol):
-    """A step of the pipeline: one frame in, the same (annotated) frame out; `close()` is optional."""
+    """A step of the pipeline: one frame in, the same (annotated) frame out; `close()` is optional.
+
+    Offline, a stage with `batch_size` > 1 gets up to that many frames at once through
+    `process_batch(frames) -> frames` (same frames, same order); live pipelines always call `process`."""
 
     def process(self, frame: Frame) -> Frame: ...
 
@@ -78,6 +81,19 @@ class BlockingQueue:
             item = self._items.popleft()
             self._cond.notify_all()
             return item
+
+    def get_more(self, n: int) -> list[object]:
+        """Up to `n` more items, waiting for each; stops at END, which stays queued for the next `get`."""
+        items: list[object] = []
+        with self._cond:
+            while len(items) < n:
+                while not self._items:
+                    self._wait()
+                if self._items[0] is END:
+                    break
+                items.append(self._items.popleft())
+                self._cond.notify_all()
+        return items
 
     def _append(self, item: object) -> None:
         self._items.append(item)
@@ -170,6 +186,12 @@ class Pipeline:
     def cancelled(self) -> bool:
         """True once `cancel()` was called."""
         return self._cancelled.is_set()
+
+    @property
+    def stopping(self) -> bool:
+        """True once the threads were told to stop (cancel or an error): sources and stages that wait
+        (a camera reconnecting, a live stage waiting for its worker) poll it to stop waiting."""
+        return self._stop.is_set()
 
     def run(self, on_frame: Callable[[Stats], None] | None = None) -> Stats:
         """Run to the end of the source (or `cancel()`); `on_frame(stats)` runs in this thread as frames
@@ -274,15 +296,20 @@ class Pipeline:
     def _run_stage(self, i: int, stage: Stage) -> None:
         inbox, outbox, name = self.queues[i], self.queues[i + 1], self.names[i]
         last = i == len(self.stages) - 1
+        batch = getattr(stage, "batch_size", 1) if self.policy == "offline" else 1
         try:
             while (frame := inbox.get()) is not END:
                 if self._stop.is_set():
                     raise Cancelled
-                frame = stage.process(frame)
-                self.stats.per_stage[name] += 1
-                if last:
-                    self.stats.processed += 1
-                outbox.put(frame)
+                if batch > 1:        # this frame and up to batch - 1 more (fewer at the end of the stream)
+                    done = stage.process_batch([frame, *inbox.get_more(batch - 1)])
+                else:
+                    done = [stage.process(frame)]
+                for frame in done:
+                    self.stats.per_stage[name] += 1
+                    if last:
+                        self.stats.processed += 1
+                    outbox.put(frame)
         except BaseException:
             _close_quietly(stage)
             raise

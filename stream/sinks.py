@@ -35,6 +35,7 @@ import numpy as np
 
 from model.errors import P3MError
 from stream.audio import AudioCopier
+from stream.hwcodecs import pick_encoder
 from stream.frames import Frame
 from stream.sources import Source, is_printf_pattern, is_url
 
@@ -109,7 +110,8 @@ class VideoFileSink(Sink):
 
     def __init__(self, path: str, *, width: int, height: int, fps: Fraction, time_base: Fraction | None = None,
                  kind: Kind = "composite", crf: int | None = None, preset: str | None = None,
-                 options: dict[str, str] | None = None, audio_from: str | None = None) -> None:
+                 options: dict[str, str] | None = None, audio_from: str | None = None,
+                 hw_codecs: bool = False) -> None:
         self.path, self.kind, self.width, self.height = path, kind, width, height
         ext = Path(path).suffix.lower()
         fmt = FORMATS.get((kind, ext))
@@ -120,6 +122,10 @@ class VideoFileSink(Sink):
             log.warning("%s: size %dx%d is odd; H.264 4:2:0 needs even sizes, so it is encoded as 4:4:4, "
                         "which browsers and QuickTime do not play (crop to an even size to avoid this)",
                         path, width, height)
+        # NVENC for H.264 where it really opens (stream/hwcodecs.py); `encoder` says what was used and why.
+        self.encoder = pick_encoder(fmt.codec, width, height, fmt.pix_fmt, crf=crf, preset=preset, hardware=hw_codecs)
+        if self.encoder.hardware:
+            fmt = VideoFormat(self.encoder.name, fmt.pix_fmt, self.encoder.options)
         self.format = fmt
         self.fps = Fraction(fps)
         self.time_base = Fraction(time_base) if time_base else 1 / self.fps
@@ -282,7 +288,8 @@ class TeeSink(Sink):
 
 def open_sink(path: str, *, width: int, height: int, fps: Fraction, time_base: Fraction | None = None,
               kind: Kind = "composite", audio_from: str | None = None, input_path: str | None = None,
-              crf: int | None = None, preset: str | None = None, options: dict[str, str] | None = None) -> Sink:
+              crf: int | None = None, preset: str | None = None, options: dict[str, str] | None = None,
+              hw_codecs: bool = False) -> Sink:
     """One output: a PNG sequence for a printf pattern or a folder (a path without extension), else a video file.
 
     `audio_from` copies that file's audio (video files; a PNG sequence warns that it is dropped);
@@ -298,14 +305,15 @@ def open_sink(path: str, *, width: int, height: int, fps: Fraction, time_base: F
     if not os.path.isdir(folder):
         raise P3MError(f"output folder does not exist: {folder}", "create it first")
     return VideoFileSink(path, width=width, height=height, fps=fps, time_base=time_base, kind=kind, crf=crf,
-                         preset=preset, options=options, audio_from=audio_from)
+                         preset=preset, options=options, audio_from=audio_from, hw_codecs=hw_codecs)
 
 
 def open_sinks(output: str, source: Source, *, transparent: bool = False, alpha_out: str | None = None,
-               audio: bool = True, crf: int | None = None, preset: str | None = None) -> Sink:
+               audio: bool = True, crf: int | None = None, preset: str | None = None,
+               hw_codecs: bool = False) -> Sink:
     """The sink(s) for one job: `output` (composite or transparent) plus an optional grayscale `alpha_out`."""
     common = dict(width=source.width, height=source.height, fps=source.fps, time_base=source.time_base,
-                  input_path=source.path, crf=crf, preset=preset)
+                  input_path=source.path, crf=crf, preset=preset, hw_codecs=hw_codecs)
     if alpha_out is not None and _same_file(alpha_out, output):
         raise P3MError(f"--alpha-out is the output {output}", "give the matte its own file")
     main = open_sink(output, kind="transparent" if transparent else "composite",

@@ -2,11 +2,16 @@
 
 Every source yields `Frame`s with a gap-free `index` from 0, `pts`/`time_base` as decoded, the RGB image
 (H×W×3 uint8) and `captured_at = time.perf_counter()` for latency stats. User-caused failures (missing
-file, not a video, empty folder) raise `P3MError` from `open_source`, before any frame is read.
+file, not a video, no frame at all, empty folder) raise `P3MError` from `open_source`, before any output exists.
+
+Damaged input is handled as FFmpeg does: a packet the decoder rejects is skipped with a warning (counted in
+`VideoSource.damaged`), a read error or a short file ends the input with a warning, and a display matrix
+(phone videos) turns the frames upright (`VideoSource.rotation`; flips are not applied).
 """
 from __future__ import annotations
 
 import glob
+import itertools
 import logging
 import os
 import re
@@ -20,6 +25,7 @@ import cv2
 import numpy as np
 
 from model.errors import P3MError
+from stream.hwcodecs import pick_decoder
 from stream.frames import Frame
 
 log = logging.getLogger(__name__)
@@ -28,6 +34,7 @@ DEFAULT_FPS = Fraction(25)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 _PRINTF = re.compile(r"%0?(\d*)d")
+MAX_DAMAGE_WARNINGS = 5   # one warning each for the first damaged packets, then a total at the end
 
 
 def is_url(spec: str) -> bool:
@@ -75,7 +82,7 @@ class Source:
 class VideoSource(Source):
     """A video file or URL demuxed and decoded by PyAV (threaded decode), frames converted to RGB."""
 
-    def __init__(self, spec: str, *, options: dict[str, str] | None = None) -> None:
+    def __init__(self, spec: str, *, options: dict[str, str] | None = None, hw_decode: bool = False) -> None:
         self.path = spec
         url = is_url(spec)
         if not url and not os.path.exists(spec):
@@ -86,8 +93,11 @@ class VideoSource(Source):
             # A dead camera or server must not hang us forever: 10 s network timeout (µs).
             options = {"timeout": "10000000", **({"rtsp_transport": "tcp"} if spec.startswith("rtsp") else {}),
                        **(options or {})}
+        # NVDEC where it really decodes (stream/hwcodecs.py), else CPU threads; `decoder` says which and why.
+        self.decoder = pick_decoder(hardware=hw_decode)
+        hwaccel = {"hwaccel": self.decoder.hwaccel} if self.decoder.hardware else {}
         try:
-            self._container = av.open(spec, options=options or {})
+            self._container = av.open(spec, options=options or {}, **hwaccel)
         except (av.FFmpegError, OSError) as e:
             raise P3MError(f"cannot open {spec}: {_reason(e)}",
                            "is it a video file (mp4, mkv, mov, webm, avi...) and not damaged?") from None
@@ -99,10 +109,29 @@ class VideoSource(Source):
         self._stream = stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"      # frame + slice threads: decode is a large share of CPU time
         ctx = stream.codec_context
-        self.width, self.height = ctx.width, ctx.height
-        if not self.width or not self.height:
+        self._coded = (ctx.width, ctx.height)
+        if not ctx.width or not ctx.height:
             self._container.close()
             raise P3MError(f"cannot read the video size of {spec}", "the file may be damaged")
+        self.damaged = 0                 # packets the decoder rejected (skipped, with a warning)
+        self._index = 0                  # frames yielded so far
+        self._decoded = self._decode()
+        # Decode the first frame now: a video without frames fails here, before any output exists, and the
+        # frame's display matrix (phone videos) tells the upright size the sinks must be opened with.
+        try:
+            self._first = next(self._decoded, None)
+        except BaseException:
+            self._container.close()
+            raise
+        if self._first is None:
+            self._container.close()
+            raise P3MError(f"{spec} has a video stream but no frame could be decoded",
+                           "the file is empty or damaged")
+        # Counter-clockwise quarter turns, as FFmpeg applies them by default (autorotate).
+        self.rotation = round(self._first.rotation / 90) % 4 * 90
+        if self.rotation:
+            log.info("%s: display rotation %d°: the frames are turned upright", spec, self.rotation)
+        self.width, self.height = self._coded[::-1] if self.rotation in (90, 270) else self._coded
         self.fps = sane_fps(stream.average_rate, stream.guessed_rate, stream.base_rate)
         self.time_base = stream.time_base or 1 / self.fps
         self.frame_count = self._estimate_count()
@@ -117,21 +146,54 @@ class VideoSource(Source):
             return max(1, round(self._container.duration / 1_000_000 * self.fps))
         return None
 
+    def _decode(self) -> Iterator[av.VideoFrame]:
+        """Decoded frames; a packet the decoder rejects is skipped (and counted), a read error ends the input."""
+        packets = self._container.demux(self._stream)
+        while True:
+            try:
+                packet = next(packets, None)
+            except av.FFmpegError as e:
+                log.warning("%s: reading stopped after %d frames: %s (the file may be truncated)",
+                            self.path, self._index, _reason(e))
+                return
+            if packet is None:
+                return
+            try:
+                frames = packet.decode()
+            except av.InvalidDataError as e:
+                self.damaged += 1      # like FFmpeg: drop the damaged frame, keep going
+                if self.damaged <= MAX_DAMAGE_WARNINGS:
+                    log.warning("%s: skipped a damaged packet after %d frames (pts %s): %s",
+                                self.path, self._index, packet.pts, _reason(e))
+                continue
+            except av.FFmpegError as e:
+                raise P3MError(f"cannot decode {self.path} after {self._index} frames: {_reason(e)}",
+                               "the file may be truncated or damaged") from None
+            yield from frames
+
     def __iter__(self) -> Iterator[Frame]:
-        index = 0
-        try:
-            for decoded in self._container.decode(self._stream):
-                # Reformat to the first frame's size: a mid-stream resolution change must not reach stages.
-                image = decoded.to_ndarray(format="rgb24", width=self.width, height=self.height)
-                yield Frame(index=index, image=image, pts=decoded.pts, time_base=self.time_base,
-                            captured_at=time.perf_counter())
-                index += 1
-        except av.FFmpegError as e:
-            raise P3MError(f"cannot decode {self.path} after {index} frames: {_reason(e)}",
-                           "the file may be truncated or damaged") from None
+        frames = self._decoded if self._first is None else itertools.chain([self._first], self._decoded)
+        self._first = None
+        turns = self.rotation // 90
+        for decoded in frames:
+            # Reformat to the first frame's size: a mid-stream resolution change must not reach stages.
+            image = decoded.to_ndarray(format="rgb24", width=self._coded[0], height=self._coded[1])
+            if turns:
+                image = np.ascontiguousarray(np.rot90(image, turns))
+            yield Frame(index=self._index, image=image, pts=decoded.pts, time_base=self.time_base,
+                        captured_at=time.perf_counter())
+            self._index += 1
+        if self.damaged > MAX_DAMAGE_WARNINGS:
+            log.warning("%s: skipped %d damaged packets in all", self.path, self.damaged)
+        if self.frame_count and self._index < 0.9 * self.frame_count - 1:
+            log.warning("%s: the input ended after %d of the %d frames its header announces: "
+                        "it may be truncated", self.path, self._index, self.frame_count)
 
     def close(self) -> None:
-        self._container.close()
+        try:
+            self._decoded.close()
+        finally:
+            self._container.close()
 
 
 class ImageSequenceSource(Source):
@@ -184,16 +246,17 @@ def _list_images(spec: str) -> list[str]:
 
 
 def open_source(spec: str, *, fps: Fraction | float | None = None,
-                options: dict[str, str] | None = None) -> Source:
+                options: dict[str, str] | None = None, hw_decode: bool = False) -> Source:
     """Open `spec`: a video file or URL, a folder of images, or a printf pattern like `frames/%05d.png`.
 
-    `fps` sets an image sequence's rate (default 25); `options` go to FFmpeg's demuxer (URLs, devices).
+    `fps` sets an image sequence's rate (default 25); `options` go to FFmpeg's demuxer (URLs, devices);
+    `hw_decode` decodes a video with NVDEC where it works (else on the CPU, as without it).
     """
     if not is_url(spec) and (os.path.isdir(spec) or is_printf_pattern(spec)):
         return ImageSequenceSource(spec, fps=fps or DEFAULT_FPS)
     if not is_url(spec) and spec.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(spec):
         return ImageSequenceSource(spec, fps=fps or DEFAULT_FPS)     # one still image: a 1-frame sequence
-    return VideoSource(spec, options=options)
+    return VideoSource(spec, options=options, hw_decode=hw_decode)
 
 
 def _reason(error: BaseException) -> str:
