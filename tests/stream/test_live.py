@@ -3,7 +3,10 @@ order, through pyvirtualcam's real code path with a recording backend; the missi
 other outputs (recording, RTMP, preview) and the live config."""
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -291,25 +294,56 @@ def _wait_listening(port: int, timeout: float = 5.0) -> None:
     raise TimeoutError(f"nothing listens on {port}")
 
 
+# The receiving servers run in their own process: PyAV holds the GIL while it connects or blocks on a
+# socket, so a server thread in this process could stall the client (and a test could hang for good).
+_RTMP_SERVER = """
+import av, json, sys
+received = []
+try:
+    with av.open(sys.argv[1], format="flv", options={"listen": "1"}) as container:
+        for frame in container.decode(video=0):
+            received.append([container.streams.video[0].codec_context.name, frame.width, frame.height])
+except av.FFmpegError:
+    pass                                   # the client hung up
+print(json.dumps(received))
+"""
+
+_WEBM_SERVER = """
+import av, json, sys
+received = []
+try:
+    with av.open(sys.argv[1] + "?listen=1", format="webm") as container:
+        decoder = av.CodecContext.create("libvpx-vp9", "r")     # the default decoder drops the alpha
+        for packet in container.demux(video=0):
+            if packet.size:
+                received.extend([f.format.name, f.width, f.height] for f in decoder.decode(packet))
+except av.FFmpegError:
+    pass
+print(json.dumps(received))
+"""
+
+
+def _serve(script: str, url: str, port: int) -> subprocess.Popen:
+    server = subprocess.Popen([sys.executable, "-c", script, url], stdout=subprocess.PIPE, text=True)
+    _wait_listening(port)
+    return server
+
+
+def _received(server: subprocess.Popen) -> list[tuple]:
+    try:
+        out, _ = server.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        raise
+    return [tuple(item) for item in json.loads(out)]
+
+
 def test_rtmp_stream_reaches_a_server_as_h264(vcam) -> None:
     port = _free_port()
     url = f"rtmp://127.0.0.1:{port}/live/test"
-    received: list[tuple[str, int, int]] = []
-
-    def server() -> None:
-        # No PyAV timeout here: its interrupt callback takes the GIL, which the client holds while it connects.
-        with av.open(url, format="flv", options={"listen": "1"}) as container:
-            try:
-                for frame in container.decode(video=0):
-                    received.append((container.streams.video[0].codec_context.name, frame.width, frame.height))
-            except av.FFmpegError:
-                pass                   # the client hung up
-
-    thread = threading.Thread(target=server, daemon=True)
-    thread.start()
-    _wait_listening(port)
+    server = _serve(_RTMP_SERVER, url, port)
     result = live(SyntheticCamera(SIZE, FPS, frames=20), model="test-fast", stream_url=url, **LIVE)
-    thread.join(10)
+    received = _received(server)
     assert url in result.outputs
     assert len(received) >= 10 and received[0] == ("h264", *SIZE)
 
@@ -325,24 +359,11 @@ def test_transparent_streams_need_a_format_with_alpha(tmp_path: Path) -> None:
 def test_a_transparent_overlay_streams_as_vp9_with_alpha_over_tcp(vcam) -> None:
     port = _free_port()
     url = f"tcp://127.0.0.1:{port}"
-    received: list[tuple[str, int, int]] = []
-
-    def server() -> None:
-        with av.open(f"{url}?listen=1", format="webm") as container:
-            decoder = av.CodecContext.create("libvpx-vp9", "r")     # the default decoder drops the alpha
-            try:
-                for packet in container.demux(video=0):
-                    received.extend((f.format.name, f.width, f.height) for f in decoder.decode(packet) if packet.size)
-            except av.FFmpegError:
-                pass
-
-    thread = threading.Thread(target=server, daemon=True)
-    thread.start()
-    _wait_listening(port)
+    server = _serve(_WEBM_SERVER, url, port)
     options = {k: v for k, v in LIVE.items() if not k.startswith("virtual_cam")}
     live(SyntheticCamera(SIZE, FPS, frames=10), model="test-fast", **{**options, "background": "transparent"},
          stream_url=url)
-    thread.join(10)
+    received = _received(server)
     assert len(received) >= 5 and received[0] == ("yuva420p", *SIZE)
 
 
