@@ -71,6 +71,7 @@ def main() -> None:
     p3m eval   --pred out/ --gt P3M-500-P/               SAD, MSE, Grad, Conn ...
     p3m cutout talk.mp4 -o talk_green.mp4                 cut the person out of a video
     p3m cutout talk.mp4 -b transparent -o overlay.webm    transparent overlay (VP9 alpha)
+    p3m live --camera /dev/video0 --virtual-cam           webcam to a virtual camera, background blurred
     p3m demo -o demo_out/                                 the above on a bundled demo clip
     """
 

@@ -69,7 +69,7 @@ def run_cutout(input: str, output: str, settings: CutoutConfig, *, quiet: bool =
         matter = stack.enter_context(make_matter(settings.model, weights=settings.weights, device=settings.device))
         log.info("model: %s%s", matter.describe(), f", {settings.batch} frames a batch" if settings.batch > 1 else "")
         log.info("video: %s", hwcodecs.describe(source, sink))
-        _limit_torch_threads(matter)
+        limit_torch_threads(matter)
         stages = [MattingStage(matter, infer_size=settings.infer_size, upsample=settings.upsample,
                                batch_size=settings.batch),
                   TemporalSmoother(strength=settings.smoothing_strength, enabled=settings.smoothing),
@@ -83,7 +83,7 @@ def run_cutout(input: str, output: str, settings: CutoutConfig, *, quiet: bool =
                         model=matter.describe(), interrupted=stats.cancelled, damaged=getattr(source, "damaged", 0))
 
 
-def _limit_torch_threads(matter: Matter) -> None:
+def limit_torch_threads(matter: Matter) -> None:
     """One torch thread beside a light model: the guided filter's many small ops stall 50-100x when a
     second torch thread shares a core with decode/encode. P3M-Net on the CPU is heavy enough to use them all."""
     heavy = isinstance(matter, P3MNetMatter) and matter.device == "cpu"
