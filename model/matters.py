@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from model.errors import P3MError
+from model.native import quiet_native_stderr
 from model.devices import resolve_device
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -163,7 +164,8 @@ class MediaPipeMatter(Matter):
             output_confidence_masks=True,
             output_category_mask=False,
         )
-        self._segmenter = vision.ImageSegmenter.create_from_options(options)
+        with quiet_native_stderr():      # TFLite and glog announce themselves on stderr at every load
+            self._segmenter = vision.ImageSegmenter.create_from_options(options)
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         import mediapipe as mp

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from model.errors import P3MError
-from model.matters import ASSETS
+from model.faces import FACE_MODELS, FaceDetector
 from stream.frames import Frame
 
 log = logging.getLogger(__name__)
@@ -25,45 +25,19 @@ Box = tuple[float, float, float, float]          # x0, y0, x1, y1 in pixels (x1,
 Detector = Callable[[np.ndarray], list[Box]]     # RGB image → face boxes
 
 STYLES = ("pixelate", "gaussian")
-FACE_MODELS = {"short": "face_detection_short_range.tflite",           # faces within ~2 m: webcams
-               "full": "face_detection_full_range_sparse.tflite"}      # up to ~5 m: rooms, stages
-
 
 class MediaPipeFaceDetector:
-    """The bundled MediaPipe face detector (Tasks API, CPU, ~2 ms short / ~6 ms full range at 640×480)."""
+    """The bundled face detector as a `Detector`: float (x0, y0, x1, y1) boxes (~2 ms short range at 640×480)."""
 
     def __init__(self, model: str = "short", min_confidence: float = 0.5) -> None:
-        if model not in FACE_MODELS:
-            raise P3MError(f"unknown face model {model!r}", f"use one of: {', '.join(FACE_MODELS)}")
-        path = ASSETS / FACE_MODELS[model]
-        if not path.is_file():
-            raise P3MError(f"bundled face model missing: {path}",
-                           "reinstall p3m-stream, or run python model/assets/extract_assets.py")
-        from mediapipe.tasks.python import BaseOptions, vision  # deferred: slow import, native runtime
-
         self.model = model
-        options = vision.FaceDetectorOptions(base_options=BaseOptions(model_asset_path=str(path)),
-                                             running_mode=vision.RunningMode.IMAGE,
-                                             min_detection_confidence=min_confidence)
-        self._detector = vision.FaceDetector.create_from_options(options)
+        self._detector = FaceDetector(model, min_confidence, tile_levels=0)   # whole frame only: live budget
 
     def __call__(self, rgb: np.ndarray) -> list[Box]:
-        import mediapipe as mp
-
-        if self._detector is None:
-            raise RuntimeError("MediaPipeFaceDetector used after close()")
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-        boxes = []
-        for detection in self._detector.detect(image).detections:
-            b = detection.bounding_box
-            boxes.append((float(b.origin_x), float(b.origin_y), float(b.origin_x + b.width),
-                          float(b.origin_y + b.height)))
-        return boxes
+        return [(float(b.x0), float(b.y0), float(b.x1), float(b.y1)) for b in self._detector(rgb)]
 
     def close(self) -> None:
-        if self._detector is not None:
-            self._detector.close()
-            self._detector = None
+        self._detector.close()
 
 
 @dataclass
