@@ -149,3 +149,32 @@ def test_bad_options_fail_before_any_output(clip, tmp_path, options, words):
     with pytest.raises(P3MError, match=words):
         cutout(clip, out, quiet=True, **options)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_blur_faces_hides_the_face_in_the_cut_out(tmp_path):
+    from stream.demo import make_demo_clip
+    from stream.faces import MediaPipeFaceDetector
+
+    clip = make_demo_clip(tmp_path / "astronaut.mp4", seconds=0.2)
+    plain, hidden = tmp_path / "plain.mp4", tmp_path / "hidden.mp4"
+    cutout(clip, plain, model="mediapipe", infer_size=256, quiet=True)
+    CliRunner().invoke(main, ["cutout", str(clip), "-o", str(hidden), "--model", "mediapipe", "--infer-size", "256",
+                              "--blur-faces", "--blur-style", "gaussian", "--face-model", "full", "--quiet"], catch_exceptions=False)
+    source = decoded_video(clip)[-1].to_ndarray(format="rgb24")
+    before = decoded_video(plain)[-1].to_ndarray(format="rgb24")
+    after = decoded_video(hidden)[-1].to_ndarray(format="rgb24")
+    detector = MediaPipeFaceDetector("full")        # the face is ~11 % of the frame's width: past short range
+    try:
+        faces = detector(source)
+        assert len(faces) == 1                               # the astronaut's face
+        x0, y0, x1, y1 = (int(v) for v in faces[0])
+        detail = [cv2.Laplacian(cv2.cvtColor(img[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY), cv2.CV_64F).var()
+                  for img in (before, after)]
+        assert detail[1] < 0.2 * detail[0]                  # hidden with the option, intact without it
+        assert not any(_overlaps(f, faces[0]) for f in detector(after))
+    finally:
+        detector.close()
+
+
+def _overlaps(a: tuple, b: tuple) -> bool:
+    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
