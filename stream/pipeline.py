@@ -51,6 +51,10 @@ class StageError(RuntimeError):
         self.stage = stage
 
 
+class Aborted(P3MError):
+    """The user asked twice to stop: the pipeline stopped without finalising, and the output was removed."""
+
+
 class Cancelled(Exception):
     """Raised inside pipeline threads to unwind after `cancel()` or an error elsewhere."""
 
@@ -181,6 +185,12 @@ class Pipeline:
         """Stop early (thread-safe, signal-safe): the sink keeps and finalises what was written."""
         self._cancelled.set()
         self._stop.set()
+
+    def abort(self) -> None:
+        """Stop without finalising (thread-safe, signal-safe): the sink removes its partial output and
+        `run()` raises Aborted once every thread has stopped."""
+        self._fail("user", Aborted("aborted: the partial output was removed",
+                                   "a single Ctrl-C stops cleanly and keeps the frames done so far"))
 
     @property
     def cancelled(self) -> bool:
@@ -348,8 +358,10 @@ def cancel_on_signals(pipeline: Pipeline, signals: Sequence[int] = (signal.SIGIN
     previous = {sig: signal.getsignal(sig) for sig in signals}
 
     def handler(signum: int, _frame: object) -> None:
-        if pipeline.cancelled:
-            raise KeyboardInterrupt        # impatient user: stop waiting for the finalisation
+        if pipeline.cancelled:             # impatient user: stop now, but still let every thread finish
+            log.warning("aborting: the partial output will be removed")
+            pipeline.abort()
+            return
         log.warning("interrupted: finishing the frames written so far (Ctrl-C again to abort)")
         pipeline.cancel()
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import N, Passthrough, audio_packets, decoded_video, synthetic_frames
 from model.errors import P3MError
 from stream.frames import Frame
-from stream.pipeline import LatestQueue, Pipeline, StageError, Stats, cancel_on_signals
+from stream.pipeline import Aborted, LatestQueue, Pipeline, StageError, Stats, cancel_on_signals
 from stream.sinks import Sink, open_sinks
 from stream.sources import open_source
 
@@ -146,6 +146,22 @@ def test_cancel_half_way_leaves_a_playable_file(clip: Path, tmp_path: Path) -> N
     assert 0 < audio_packets(out)[0] < audio_packets(clip)[0]
     assert seen == sorted(seen) and not pipeline_threads()
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
+
+
+def test_a_second_ctrl_c_aborts_and_removes_the_partial_file(clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+
+    def on_frame(stats: Stats) -> None:
+        if stats.written >= 3 and not pipeline.cancelled:
+            os.kill(os.getpid(), signal.SIGINT)            # the user presses Ctrl-C twice
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with open_source(str(clip)) as source, open_sinks(str(out), source) as sink:
+        pipeline = Pipeline(source, [Slow(0.05)], sink)
+        with cancel_on_signals(pipeline), pytest.raises(Aborted, match="partial output was removed"):
+            pipeline.run(on_frame)
+    assert not pipeline_threads()                          # every thread stopped before run() returned
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_sigint_cancels_inside_cancel_on_signals() -> None:
