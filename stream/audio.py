@@ -49,20 +49,29 @@ class AudioCopier:
                            "pass --no-audio to skip the audio") from None
         self._output = output
         self._routes: dict[int, _Route] = {}
-        copyable = COPYABLE.get(container, output.supported_codecs)
+        try:
+            self._add_routes(container)
+        except (av.FFmpegError, ValueError) as e:     # e.g. no encoder for this layout or rate
+            self._input.close()
+            raise P3MError(f"cannot carry the audio of {input_path} into a {container} file: {e}",
+                           "pass --no-audio to drop the audio, or choose .mkv (takes any codec as is)") from None
+        self._packets = self._input.demux(*[r.source for r in self._routes.values()]) if self._routes else iter(())
+        self._pending: av.Packet | None = None
+        self.packets_written = 0
+
+    def _add_routes(self, container: str) -> None:
+        """Copy each audio stream the container accepts as is; re-encode the others (with a warning)."""
+        copyable = COPYABLE.get(container, self._output.supported_codecs)
         for source in self._input.streams.audio:
             name = source.codec_context.name
             if name in copyable:
-                target = output.add_stream_from_template(source)
+                target = self._output.add_stream_from_template(source)
                 self._routes[source.index] = _Route(source, target, reencode=False)
             else:
                 target = self._add_encoder(source, REENCODE_TO.get(container, "aac"))
                 self._routes[source.index] = _Route(source, target, reencode=True)
                 log.warning("audio stream %d (%s) cannot go into %s as is: re-encoding it to %s",
                             source.index, name, container, target.codec_context.name)
-        self._packets = self._input.demux(*[r.source for r in self._routes.values()]) if self._routes else iter(())
-        self._pending: av.Packet | None = None
-        self.packets_written = 0
 
     def _add_encoder(self, source: AudioStream, codec: str) -> AudioStream:
         rate = source.rate or 48000

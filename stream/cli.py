@@ -182,6 +182,7 @@ def _setup_logging(quiet: bool) -> None:
               help="green | '#RRGGBB' | blur | blur:STRENGTH | transparent | an image or video file.")
 @click.option("--crf", type=int, default=None, help="H.264 quality, 0-51 (default 18).")
 @click.option("--preset", default=None, help="x264 preset (default veryfast).")
+@click.option("--audio/--no-audio", default=None, help="Copy the input's audio (default) or drop it.")
 @click.option("--alpha-out", default=None, help="Also write the matte as a grayscale video (.mp4/.mov, or .mkv lossless).")
 @click.option("--batch", type=int, default=None, help="Frames matted together (default 1; 8 suits a GPU).")
 @click.option("--hw-codecs", type=click.Choice(["auto", "off"]), default=None,

@@ -44,6 +44,7 @@ class CutoutConfig(Settings):
     crf: int = 18                     # H.264 quality (lower is better)
     preset: str = "veryfast"          # x264 speed preset
     alpha_out: str | None = None      # also write the matte as a grayscale video here
+    audio: bool = True                # copy the input's audio streams (off: the output has none)
     queue_size: int = 4               # frames each bounded queue holds (offline mode blocks when full)
     blur_faces: bool = False          # pixelate or blur every face in the output (stream/faces.py)
     blur_style: str = "pixelate"      # pixelate | gaussian

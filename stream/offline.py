@@ -65,7 +65,7 @@ def run_cutout(input: str, output: str, settings: CutoutConfig, *, quiet: bool =
         hardware = settings.hw_codecs != "off"      # NVDEC / NVENC where they work, else CPU (logged)
         source = stack.enter_context(open_source(input, hw_decode=hardware))
         sink = stack.enter_context(open_sinks(output, source, transparent=compositor.transparent, alpha_out=settings.alpha_out,
-                                              crf=settings.crf, preset=settings.preset, hw_codecs=hardware))
+                                              audio=settings.audio, crf=settings.crf, preset=settings.preset, hw_codecs=hardware))
         matter = stack.enter_context(make_matter(settings.model, weights=settings.weights, device=settings.device))
         log.info("model: %s%s", matter.describe(), f", {settings.batch} frames a batch" if settings.batch > 1 else "")
         log.info("video: %s", hwcodecs.describe(source, sink))

@@ -65,6 +65,15 @@ def test_every_frame_timestamp_and_audio_packet_survives(clip, tmp_path):
         assert abs(float(a.duration - b.duration) / av.time_base) < 0.05
 
 
+def test_no_audio_drops_the_sound_track(clip, tmp_path):
+    out = tmp_path / "silent.mp4"
+    result = CliRunner().invoke(main, ["cutout", str(clip), "-o", str(out), "--model", "red-key", "--infer-size", "64",
+                                       "--no-audio", "--quiet"])
+    assert result.exit_code == 0, result.output
+    with av.open(str(out)) as container:
+        assert not container.streams.audio and container.streams.video[0].frames == N
+
+
 def test_alpha_is_high_on_the_shape_and_low_elsewhere(clip, tmp_path):
     matte = tmp_path / "matte.mkv"
     cutout(clip, tmp_path / "out.mp4", model="red-key", infer_size=64, alpha_out=str(matte), quiet=True)
