@@ -14,7 +14,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import av
 
 from baselines import decode_encode, decode_only
 from stream import cutout

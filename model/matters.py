@@ -18,12 +18,11 @@ import numpy as np
 import torch
 
 from model.errors import P3MError
+from model.inference import IMAGENET_MEAN, IMAGENET_STD
 from model.native import quiet_native_stderr
 from model.devices import resolve_device
 
 ASSETS = Path(__file__).resolve().parent / "assets"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class Matter(ABC):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor

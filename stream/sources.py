@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Iterator
 
 import av
-import cv2
 import numpy as np
 
 from model.errors import P3MError
+from model.imageio import read_rgb
 from stream.hwcodecs import pick_decoder
 from stream.frames import Frame
 
@@ -155,6 +155,7 @@ class VideoSource(Source):
             except av.FFmpegError as e:
                 log.warning("%s: reading stopped after %d frames: %s (the file may be truncated)",
                             self.path, self._index, _reason(e))
+                yield from self._flush()   # the frames the decoder still holds (reordering, threads)
                 return
             if packet is None:
                 return
@@ -170,6 +171,12 @@ class VideoSource(Source):
                 raise P3MError(f"cannot decode {self.path} after {self._index} frames: {_reason(e)}",
                                "the file may be truncated or damaged") from None
             yield from frames
+
+    def _flush(self) -> Iterator[av.VideoFrame]:
+        try:
+            yield from self._stream.decode(None)
+        except av.FFmpegError:
+            return
 
     def __iter__(self) -> Iterator[Frame]:
         frames = self._decoded if self._first is None else itertools.chain([self._first], self._decoded)
@@ -202,21 +209,15 @@ class ImageSequenceSource(Source):
     def __init__(self, spec: str, *, fps: Fraction | float = DEFAULT_FPS) -> None:
         self.path = spec
         self.files = _list_images(spec)
-        first = self._read(self.files[0])
+        first = read_rgb(self.files[0])
         self.height, self.width = first.shape[:2]
         self.fps = sane_fps(Fraction(fps).limit_denominator(1001))
         self.time_base = 1 / self.fps
         self.frame_count = len(self.files)
 
-    def _read(self, file: str) -> np.ndarray:
-        image = cv2.imread(file, cv2.IMREAD_COLOR)     # 8-bit BGR whatever the file holds (gray, RGBA, 16-bit)
-        if image is None:
-            raise P3MError(f"cannot read image {file}", "is it a PNG/JPEG/TIFF image and not damaged?")
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
     def __iter__(self) -> Iterator[Frame]:
         for index, file in enumerate(self.files):
-            image = self._read(file)
+            image = read_rgb(file)
             if image.shape[:2] != (self.height, self.width):
                 raise P3MError(f"{file} is {image.shape[1]}x{image.shape[0]}, the sequence is "
                                f"{self.width}x{self.height}", "all images of a sequence must have one size")

@@ -1,5 +1,4 @@
 """P3M-Net R34: parity with the official network, output layout and fusion, input checks."""
-from pathlib import Path
 
 import numpy as np
 import pytest
