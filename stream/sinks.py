@@ -195,7 +195,12 @@ class VideoFileSink(Sink):
             raise
         self._closed = True
         self._close_audio()
-        os.replace(self._tmp, self.path)
+        try:
+            os.replace(self._tmp, self.path)
+        except OSError as e:          # e.g. a folder of that name appeared meanwhile
+            _remove(self._tmp)
+            raise P3MError(f"cannot move the finished video to {self.path}: {e.strerror}",
+                           "is there a folder of that name, or is the folder read-only?") from None
 
     def abort(self) -> None:
         if self._closed:

@@ -7,6 +7,7 @@ stream/pipeline.py runs each in its own thread, in live and offline mode alike.
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 from pathlib import Path
 from typing import Iterator
@@ -22,6 +23,8 @@ from stream.frames import Frame
 from model.imageio import read_rgb
 from stream.refine import GUIDED_EPS, GUIDED_RADIUS, bilinear_upsample, guided_upsample, image_to_guide
 
+
+log = logging.getLogger(__name__)
 
 class MattingStage:
     """Runs `matter` on the frame shrunk to `infer_size` (long side), then upsamples the alpha to full size:
@@ -276,9 +279,15 @@ def _loop_video(path: Path) -> Iterator[np.ndarray]:
                 raise P3MError(f"background {str(path)!r}: the file has no video stream",
                                f"background can be: {ACCEPTED}")
             count = 0
-            for frame in container.decode(video=0):
-                count += 1
-                yield frame.to_ndarray(format="rgb24")
+            try:
+                for frame in container.decode(video=0):
+                    count += 1
+                    yield frame.to_ndarray(format="rgb24")
+            except av.FFmpegError as e:       # damaged mid-way: loop what decoded, or fail naming the file
+                if count == 0:
+                    raise
+                log.warning("background %s: decoding stopped after %d frames (%s); looping those",
+                            path, count, e.strerror or e)
         if count == 0:
             raise P3MError(f"background {str(path)!r}: the video has no frames", f"background can be: {ACCEPTED}")
 
