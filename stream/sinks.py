@@ -279,12 +279,16 @@ class TeeSink(Sink):
             sink.write(frame)
 
     def close(self, *, interrupted: bool = False) -> None:
+        # The main output (first) is finalised last: if a secondary one (the matte) fails to close, the
+        # job failed, and no finished-looking main output is left behind.
+        remaining = list(reversed(self.sinks))
         try:
-            for i, sink in enumerate(self.sinks):
-                sink.close(interrupted=interrupted)
+            while remaining:
+                remaining[0].close(interrupted=interrupted)
+                remaining.pop(0)
         except BaseException:
-            for later in self.sinks[i + 1:]:
-                later.abort()
+            for sink in remaining[1:]:
+                sink.abort()
             raise
 
     def abort(self) -> None:

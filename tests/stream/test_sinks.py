@@ -14,7 +14,8 @@ import pytest
 from conftest import (FPS, H, N, W, Passthrough, SquareMatte, audio_packets, decoded_alpha, decoded_video,
                       square_alpha, synthetic_frames, times)
 from model.errors import P3MError
-from stream.sinks import open_sink, open_sinks
+from stream.frames import Frame
+from stream.sinks import Sink, TeeSink, open_sink, open_sinks
 from stream.sources import open_source
 
 # Matroska and WebM cannot store negative timestamps, so FFmpeg shifts every stream by the AAC priming
@@ -204,3 +205,29 @@ def test_unwritable_output_folder(tmp_path: Path) -> None:
                 open_sink(str(sink_path), width=W, height=H, fps=Fraction(FPS))
     finally:
         folder.chmod(0o700)
+
+
+def test_a_matte_that_fails_to_close_leaves_no_main_output(clip, tmp_path):
+    class FailingClose(Sink):
+        path = str(tmp_path / "matte.mkv")
+        frames_written = 0
+
+        def write(self, frame: Frame) -> None:
+            self.frames_written += 1
+
+        def close(self, *, interrupted: bool = False) -> None:
+            raise OSError("disk full")
+
+        def abort(self) -> None:
+            pass
+
+    out = tmp_path / "out.mp4"
+    with open_source(str(clip)) as source:
+        main = open_sinks(str(out), source)
+        tee = TeeSink([main, FailingClose()])
+        for frame in source:
+            frame.output = frame.image
+            tee.write(frame)
+        with pytest.raises(OSError, match="disk full"):
+            tee.close()
+    assert not out.exists() and list(tmp_path.iterdir()) == []
