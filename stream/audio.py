@@ -59,7 +59,6 @@ class AudioCopier:
                            "pass --no-audio to drop the audio, or choose .mkv (takes any codec as is)") from None
         self._packets = self._input.demux(*[r.source for r in self._routes.values()]) if self._routes else iter(())
         self._pending: av.Packet | None = None
-        self.packets_written = 0
 
     def _add_routes(self, container: str) -> None:
         """Copy each audio stream the container accepts as is; re-encode the others (with a warning)."""
@@ -86,11 +85,6 @@ class AudioCopier:
             target.bit_rate = min(source.bit_rate, 256_000)
         return target
 
-    @property
-    def has_audio(self) -> bool:
-        """True when the input has at least one audio stream to copy."""
-        return bool(self._routes)
-
     def mux_until(self, seconds: float | None) -> None:
         """Mux audio packets whose decode time is at most `seconds` (all of them when None)."""
         while True:
@@ -115,7 +109,6 @@ class AudioCopier:
         else:
             for frame in packet.decode():
                 self._output.mux(route.target.encode(frame))
-        self.packets_written += 1
 
     def finish(self, until: float | None = None) -> None:
         """Mux the remaining audio (only up to `until` seconds after an interruption), flush encoders."""

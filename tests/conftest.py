@@ -34,3 +34,14 @@ def seed3_pth(make_checkpoint, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("ckpt") / "p3mnet_seed3.pth"
     torch.save({"state_dict": make_checkpoint.make_state_dict(seed=3)}, path)
     return path
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module: on a busy 2-core machine two threads run forwards 3-7× slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -19,15 +19,6 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 
 
 @pytest.fixture(scope="module")
-def one_thread():
-    """One torch thread: on a busy 2-core machine two threads run these forwards 3-7× slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
 def parity(shared, make_checkpoint, one_thread):
     """Seed 1's net, its reference vectors, and our unfolded float32 outputs on the parity input."""
     net = P3MNet().eval()

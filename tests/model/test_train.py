@@ -22,13 +22,7 @@ from model.train_cli import train_command
 TINY = dict(out_size=64, crop_sizes=[64, 80, 96], trimap_kernel=[3, 6], workers=0, device="cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: with two, a busy neighbour on a 2-core machine slows every step several-fold."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

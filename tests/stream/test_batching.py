@@ -88,15 +88,6 @@ def test_matting_stage_batches_give_the_alphas_of_one_by_one():
         np.testing.assert_array_equal(a.alpha, b.alpha)
 
 
-@pytest.fixture
-def one_thread():
-    """One torch thread: on a busy 2-core machine two threads run P3M-Net 3-7× slower (FACTS.md)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_p3mnet_batches_give_the_alphas_of_one_by_one(seed3_pth, one_thread):
     matter = P3MNetMatter(seed3_pth, device="cpu")
     images = [square_image(i, 96, 64) for i in range(3)]
