@@ -184,9 +184,9 @@ def _setup_logging(quiet: bool) -> None:
 @click.option("--preset", default=None, help="x264 preset (default veryfast).")
 @click.option("--audio/--no-audio", default=None, help="Copy the input's audio (default) or drop it.")
 @click.option("--alpha-out", default=None, help="Also write the matte as a grayscale video (.mp4/.mov, or .mkv lossless).")
-@click.option("--batch", type=int, default=None, help="Frames matted together (default 1; 8 suits a GPU).")
-@click.option("--hw-codecs", type=click.Choice(["auto", "off"]), default=None,
-              help="auto (default): NVENC/NVDEC where they work here, else the CPU codecs; off: CPU only.")
+@click.option("--batch", type=int, default=None, help="Frames matted together (default: 8 on a GPU, 1 on the CPU).")
+@click.option("--hw-codecs", type=click.Choice(["auto", "all", "off"]), default=None,
+              help="auto (default): NVENC where it works here, CPU decoding; all: NVDEC too; off: CPU codecs only.")
 @click.option("--blur-faces/--no-blur-faces", default=None,
               help="Hide every detected face in the output (privacy): pixelate or blur it.")
 @click.option("--blur-style", type=click.Choice(["pixelate", "gaussian"]), default=None)

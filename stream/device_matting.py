@@ -11,7 +11,7 @@ a whole video. The same code runs on the CPU, without streams, pinned memory or 
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -58,16 +58,26 @@ class DeviceMatting:
 
     def alphas(self, frames: Sequence[Frame]) -> None:
         """Set `frame.alpha` on each frame (frames of one size are matted together, `batch_size` at a time)."""
+        for group in self.batches(frames):
+            _, alpha = self.matte_on_device(group)
+            for frame, a in zip(group, self.download(alpha)[0]):
+                frame.alpha = a.numpy()          # a view of the pinned host tensor, which it keeps alive
+
+    def batches(self, frames: Sequence[Frame]) -> Iterator[Sequence[Frame]]:
+        """`frames` in runs of one size, at most `batch_size` long, in order."""
         start = 0
         while start < len(frames):
             size = frames[start].image.shape[:2]
             end = start + 1
             while end < len(frames) and end - start < max(self.batch_size, 1) and frames[end].image.shape[:2] == size:
                 end += 1
-            self._run(frames[start:end])
+            yield frames[start:end]
             start = end
 
-    def _run(self, frames: Sequence[Frame]) -> None:
+    def matte_on_device(self, frames: Sequence[Frame]) -> tuple[Tensor, Tensor]:
+        """Upload `frames` (one size, at most `batch_size`) and matte them: their N×H×W×3 uint8 images and
+        N×H×W float32 alphas on the device, queued on the compute stream. Both are reused buffers: call
+        `download` (it waits) before the next call, and copy what must outlive it."""
         height, width = frames[0].image.shape[:2]
         n = max(len(frames), self.batch_size)
         staging, device_in = self._buffer(n, height, width)
@@ -77,17 +87,27 @@ class DeviceMatting:
             device_in.copy_(staging, non_blocking=self.cuda)
         if self.cuda:
             self._compute.wait_stream(self._upload)
-        with torch.inference_mode(), self._on(self._compute):
+        with self.on_compute():
             alpha = self._graphed(device_in) if self._graphed is not None else self._matte(device_in)
-            alpha = alpha[:len(frames)]
-            if self.cuda:
-                host = torch.empty(alpha.shape, dtype=torch.float32, pin_memory=True)
-                host.copy_(alpha, non_blocking=True)
-                self._compute.synchronize()        # alpha is on the host; staging and device_in are free again
-            else:
-                host = alpha.float()
-        for frame, a in zip(frames, host):
-            frame.alpha = a.numpy()          # a view of `host`, which it keeps alive
+        return device_in[:len(frames)], alpha[:len(frames)]
+
+    def on_compute(self) -> contextlib.AbstractContextManager:
+        """Inference mode on the compute stream: where work on `matte_on_device`'s tensors is queued."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
+        stack.enter_context(self._on(self._compute))
+        return stack
+
+    def download(self, *tensors: Tensor) -> list[Tensor]:
+        """Host copies of `tensors` (queued on the compute stream), in pinned memory on CUDA; one wait for all."""
+        with self.on_compute():
+            if not self.cuda:
+                return [t.clone() for t in tensors]
+            hosts = [torch.empty(t.shape, dtype=t.dtype, pin_memory=True) for t in tensors]
+            for host, t in zip(hosts, tensors):
+                host.copy_(t, non_blocking=True)
+            self._compute.synchronize()        # on the host now; the upload buffers are free again
+            return hosts
 
     def _matte(self, frames: Tensor) -> Tensor:
         """N×H×W×3 uint8 on the device → N×H×W float32 alpha in [0, 1] (what the CUDA graph holds)."""

@@ -145,7 +145,7 @@ def pick_decoder(*, hardware: bool = True) -> Choice:
     """NVDEC (FFmpeg's CUDA hwaccel, falling back to software for streams it cannot decode) when it really
     decodes here, else FFmpeg's CPU decoders (threaded)."""
     if not hardware:
-        return Choice("CPU decoder", False, "hardware codecs off")
+        return Choice("CPU decoder", False, "NVDEC only with hw_codecs all")
     probe = probe_nvdec()
     if not probe.ok:
         log.debug("NVDEC unavailable: %s", probe.detail)

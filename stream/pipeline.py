@@ -131,6 +131,7 @@ class Stats:
     dropped: int = 0                   # replaced in live queues (always 0 offline)
     written: int = 0                   # accepted by the sink
     per_stage: dict[str, int] = field(default_factory=dict)
+    busy: dict[str, float] = field(default_factory=dict)    # seconds each thread spent working (not waiting)
     queue_peaks: dict[str, int] = field(default_factory=dict)
     latencies: collections.deque = field(default_factory=lambda: collections.deque(maxlen=LATENCY_WINDOW))
     elapsed: float = 0.0               # seconds since run() started
@@ -169,6 +170,7 @@ class Pipeline:
         self.capacity = capacity or (4 if policy == "offline" else 2)
         self.names = _unique([_name(stage) for stage in self.stages])
         self.stats = Stats(per_stage={name: 0 for name in self.names},
+                           busy={name: 0.0 for name in ["source", *self.names, "sink"]},
                            frame_count=getattr(source, "frame_count", None))
         self._stop = threading.Event()
         self._cancelled = threading.Event()
@@ -291,8 +293,14 @@ class Pipeline:
     def _read_source(self) -> None:
         first = self.queues[0]
         frames = iter(self.source)
+        busy = self.stats.busy
         try:
-            for frame in frames:
+            while True:
+                started = time.perf_counter()
+                frame = next(frames, END)
+                busy["source"] += time.perf_counter() - started
+                if frame is END:
+                    break
                 if self._stop.is_set():
                     raise Cancelled
                 self.stats.frames_in += 1
@@ -312,9 +320,13 @@ class Pipeline:
                 if self._stop.is_set():
                     raise Cancelled
                 if batch > 1:        # this frame and up to batch - 1 more (fewer at the end of the stream)
-                    done = stage.process_batch([frame, *inbox.get_more(batch - 1)])
+                    frames = [frame, *inbox.get_more(batch - 1)]
+                    started = time.perf_counter()
+                    done = stage.process_batch(frames)
                 else:
+                    started = time.perf_counter()
                     done = [stage.process(frame)]
+                self.stats.busy[name] += time.perf_counter() - started
                 for frame in done:
                     self.stats.per_stage[name] += 1
                     if last:
@@ -334,7 +346,9 @@ class Pipeline:
             while (frame := inbox.get()) is not END:
                 if self._stop.is_set():
                     raise Cancelled
+                started = time.perf_counter()
                 self.sink.write(frame)
+                self.stats.busy["sink"] += time.perf_counter() - started
                 self.stats.latencies.append(time.perf_counter() - frame.captured_at)
                 with self._progress:
                     self.stats.written += 1

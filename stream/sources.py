@@ -93,7 +93,7 @@ class VideoSource(Source):
             # A dead camera or server must not hang us forever: 10 s network timeout (µs).
             options = {"timeout": "10000000", **({"rtsp_transport": "tcp"} if spec.startswith("rtsp") else {}),
                        **(options or {})}
-        # NVDEC where it really decodes (stream/hwcodecs.py), else CPU threads; `decoder` says which and why.
+        # NVDEC if asked and it really decodes (stream/hwcodecs.py), else CPU threads; `decoder` says which and why.
         self.decoder = pick_decoder(hardware=hw_decode)
         hwaccel = {"hwaccel": self.decoder.hwaccel} if self.decoder.hardware else {}
         try:

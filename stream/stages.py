@@ -10,7 +10,7 @@ import itertools
 import logging
 import re
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import av
 import cv2
@@ -58,12 +58,12 @@ class MattingStage:
         self.device = torch.device(matter.device)
         # Gray guide by default: on the 14 portraits (MediaPipe at 512) it gets two thirds of the RGB
         # guide's gain over bilinear at a third of its cost (5 vs 15 ms at 720p on 2 cores).
-        self._device_path = None
+        self.device_path = None
         if self.device.type == "cuda":
             from stream.device_matting import DeviceMatting
 
-            self._device_path = DeviceMatting(matter, self.infer_shape, upsample=upsample, radius=radius, eps=eps,
-                                              guide=guide, batch_size=batch_size)
+            self.device_path = DeviceMatting(matter, self.infer_shape, upsample=upsample, radius=radius, eps=eps,
+                                             guide=guide, batch_size=batch_size)
 
     def infer_shape(self, height: int, width: int) -> tuple[int, int]:
         """(h, w) the model sees: long side `infer_size`, short side scaled and rounded to the size multiple."""
@@ -73,8 +73,8 @@ class MattingStage:
         return (self.infer_size, short) if height >= width else (short, self.infer_size)
 
     def process(self, frame: Frame) -> Frame:
-        if self._device_path is not None:
-            self._device_path.alphas([frame])
+        if self.device_path is not None:
+            self.device_path.alphas([frame])
             return frame
         small = self._small(frame)
         self._upsample(frame, small, self.matter(small))
@@ -82,8 +82,8 @@ class MattingStage:
 
     def process_batch(self, frames: list[Frame]) -> list[Frame]:
         """Several frames through the model at once (offline batching): the same alphas as `process`."""
-        if self._device_path is not None:
-            self._device_path.alphas(frames)
+        if self.device_path is not None:
+            self.device_path.alphas(frames)
             return frames
         smalls = [self._small(frame) for frame in frames]
         for frame, small, alpha in zip(frames, smalls, self.matter.matte_batch(smalls)):
@@ -106,8 +106,8 @@ class MattingStage:
         frame.alpha = alpha[0, 0].cpu().numpy()
 
     def close(self) -> None:
-        if self._device_path is not None:
-            self._device_path.close()
+        if self.device_path is not None:
+            self.device_path.close()
         self.matter.close()
 
 
@@ -136,23 +136,31 @@ class TemporalSmoother:
         self._prev: torch.Tensor | None = None
         self._thumb: np.ndarray | None = None
 
+    @property
+    def active(self) -> bool:
+        """False when smoothing is off (or has no strength): frames pass unchanged."""
+        return self.enabled and self.strength > 0.0
+
     def process(self, frame: Frame) -> Frame:
-        if not self.enabled or self.strength == 0.0:
-            return frame
-        new = torch.from_numpy(frame.alpha)
-        thumb = cv2.cvtColor(cv2.resize(frame.image, (64, 36), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+        if self.active:
+            frame.alpha = self.smooth(torch.from_numpy(frame.alpha), frame.image).numpy()
+        return frame
+
+    def smooth(self, new: torch.Tensor, image: np.ndarray) -> torch.Tensor:
+        """The H×W alpha `new` (a tensor on any device) of the frame `image`, blended with the previous one.
+        Returns `new` itself on a first frame or a cut, and keeps what it returns: do not change it later."""
+        thumb = cv2.cvtColor(cv2.resize(image, (64, 36), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
         prev, last_thumb = self._prev, self._thumb
         self._thumb = thumb
-        if prev is None or prev.shape != new.shape or self._is_cut(last_thumb, thumb):
-            self._prev = new  # shares frame.alpha's memory: stages downstream only read the alpha
-            return frame
+        if prev is None or prev.shape != new.shape or prev.device != new.device or self._is_cut(last_thumb, thumb):
+            self._prev = new
+            return new
         # An exponent on the uncertainty, or a gate on |new − prev|, only moved along the same lag/flicker
         # trade-off on synthetic clips, so the weight stays linear. torch: in-place and threaded, ~2× numpy.
         w = (new - 0.5).abs_().mul_(-2.0).add_(1.0)
         out = torch.lerp(new, prev, w.mul_(self.strength))
         self._prev = out
-        frame.alpha = out.numpy()
-        return frame
+        return out
 
     def _is_cut(self, last: np.ndarray | None, thumb: np.ndarray) -> bool:
         if last is None or last.shape != thumb.shape:
@@ -182,6 +190,7 @@ class Compositor:
     def __init__(self, background: str = "green") -> None:
         self.spec = background
         self._background = _parse_background(background)
+        self._uploaded: tuple[np.ndarray, torch.Tensor] | None = None     # composite_tensor's last background
 
     @property
     def transparent(self) -> bool:
@@ -201,7 +210,30 @@ class Compositor:
         frame.output = cv2.blendLinear(frame.image, background, frame.alpha, 1.0 - frame.alpha)
         return frame
 
+    def composite_tensor(self, images: torch.Tensor, alphas: torch.Tensor, sources: Sequence[np.ndarray]) -> torch.Tensor:
+        """`process` on a batch already on a device: N×H×W×3 uint8 `images` and N×H×W float `alphas` there →
+        N×H×W×3 (or ×4, transparent) uint8 there. Backgrounds are rendered from the host `sources` as `process`
+        renders them and uploaded; a still one once. Within one grey level of `process`."""
+        a = alphas.unsqueeze(-1)
+        if self._background is None:
+            return torch.cat([images, a.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)], dim=-1)
+        height, width = images.shape[1:3]
+        pictures = [self._background.render(image, (width, height)) for image in sources]
+        if all(p is pictures[0] for p in pictures):         # a still: one upload, broadcast over the batch
+            background = self._on_device(pictures[0], images.device)[None]
+        else:
+            background = torch.stack([self._on_device(p, images.device) for p in pictures])
+        return torch.lerp(background.float(), images.float(), a).round_().clamp_(0, 255).to(torch.uint8)
+
+    def _on_device(self, picture: np.ndarray, device: torch.device) -> torch.Tensor:
+        if self._uploaded is not None and self._uploaded[0] is picture and self._uploaded[1].device == device:
+            return self._uploaded[1]
+        tensor = torch.from_numpy(np.ascontiguousarray(picture)).to(device)
+        self._uploaded = (picture, tensor)           # a still background renders the same array every frame
+        return tensor
+
     def close(self) -> None:
+        self._uploaded = None
         if self._background is not None:
             self._background.close()
 

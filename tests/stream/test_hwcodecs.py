@@ -61,7 +61,7 @@ def test_here_the_cutout_uses_libx264_and_the_cpu_decoder_and_says_why(no_nvidia
     out = tmp_path / "out.mp4"
     assert cutout(clip, out, model="zero-hw", infer_size=64, quiet=True).frames == N
     line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("video:"))
-    assert line.startswith("video: decode with CPU decoder (CPU; NVDEC unavailable: ")
+    assert line.startswith("video: decode with CPU decoder (CPU; NVDEC only with hw_codecs all); ")
     assert "encode with libx264 (CPU; unavailable: h264_nvenc (" in line
     assert len(decoded_video(out)) == N
 
@@ -71,7 +71,7 @@ def test_hw_codecs_off_probes_nothing_and_says_so(fake_probes, clip: Path, tmp_p
     caplog.set_level(logging.INFO, logger="stream.offline")
     cutout(clip, tmp_path / "out.mp4", model="zero-hw", infer_size=64, hw_codecs="off", quiet=True)
     assert calls == []
-    assert ("video: decode with CPU decoder (CPU; hardware codecs off); "
+    assert ("video: decode with CPU decoder (CPU; NVDEC only with hw_codecs all); "
             "encode with libx264 (CPU; hardware codecs off)") in caplog.messages
 
 
@@ -128,3 +128,14 @@ def test_a_sink_and_a_source_asked_for_hardware_work_here_on_the_cpu(no_nvidia_h
         sink.write(frame)
     sink.close()
     assert len(decoded_video(tmp_path / "x.mp4")) == 5
+
+
+def test_nvdec_is_tried_only_with_hw_codecs_all(fake_probes, clip: Path, tmp_path: Path, caplog):
+    calls, _ = fake_probes
+    caplog.set_level(logging.INFO, logger="stream.offline")
+    cutout(clip, tmp_path / "auto.mp4", model="zero-hw", infer_size=64, quiet=True)
+    assert "nvdec" not in calls
+    cutout(clip, tmp_path / "all.mp4", model="zero-hw", infer_size=64, hw_codecs="all", quiet=True)
+    assert "nvdec" in calls
+    assert any(m.startswith("video: decode with CPU decoder (CPU; NVDEC unavailable: no driver (fake))")
+               for m in caplog.messages)

@@ -1,0 +1,83 @@
+"""DeviceCutout (stream/device_cutout.py): matting, smoothing and compositing as one device stage give what
+the three stages give one after another. Runs on the CPU; the CUDA case runs in bench/gpu_check.sh."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from model.matters import P3MNetMatter
+from stream.device_cutout import DeviceCutout, on_device_when_possible
+from stream.device_matting import DeviceMatting
+from stream.stages import Compositor, MattingStage, TemporalSmoother
+from test_device_matting import KeyMatter, cuda, frames, scene
+
+
+def three_stages(matting: MattingStage, path: DeviceMatting, background: str, smoothing: bool, batch: list):
+    """The reference: the device path's alphas, then the CPU smoother and compositor frame by frame."""
+    smoother, compositor = TemporalSmoother(enabled=smoothing), Compositor(background)
+    for group in path.batches(batch):
+        path.alphas(group)
+    return [compositor.process(smoother.process(f)) for f in batch]
+
+
+@pytest.fixture
+def picture(tmp_path):
+    path = tmp_path / "bg.png"
+    cv2.imwrite(str(path), scene(7, 50, 70)[..., ::-1])
+    return str(path)
+
+
+@pytest.mark.parametrize("background", ["green", "#1e90ff", "blur:8", "transparent", "picture"])
+@pytest.mark.parametrize("smoothing", [True, False])
+def test_one_device_stage_gives_what_the_three_stages_give(background, smoothing, picture):
+    background = picture if background == "picture" else background
+    matting = MattingStage(KeyMatter(), infer_size=64, batch_size=2)
+    reference = three_stages(matting, DeviceMatting(KeyMatter(), matting.infer_shape, batch_size=2), background,
+                             smoothing, frames(5))
+    fused = DeviceCutout(matting, TemporalSmoother(enabled=smoothing), Compositor(background),
+                         device_path=DeviceMatting(KeyMatter(), matting.infer_shape, batch_size=2))
+    mine = fused.process_batch(frames(2)) + fused.process_batch(frames(5)[2:4]) + [fused.process(frames(5)[4])]
+    channels = 4 if background == "transparent" else 3
+    for a, b in zip(reference, mine):
+        np.testing.assert_allclose(b.alpha, a.alpha, rtol=0, atol=1e-6)
+        assert b.output.shape == (96, 160, channels) and b.output.dtype == np.uint8
+        assert np.abs(b.output.astype(int) - a.output.astype(int)).max() <= 1     # rounding of the blend
+    if smoothing:       # smoothing really ran: the moving edge differs from the raw alpha of the same frame
+        raw = frames(5)
+        DeviceMatting(KeyMatter(), matting.infer_shape).alphas(raw)
+        assert np.abs(mine[3].alpha - raw[3].alpha).max() > 0.01
+
+
+def test_the_three_stages_stay_apart_when_matting_runs_on_the_cpu():
+    matting, smoother, compositor = MattingStage(KeyMatter(), infer_size=64), TemporalSmoother(), Compositor()
+    assert on_device_when_possible(matting, smoother, compositor) == [matting, smoother, compositor]
+    with pytest.raises(ValueError, match="CUDA"):
+        DeviceCutout(matting, smoother, compositor)
+
+
+@cuda
+@pytest.mark.parametrize("background", ["green", "transparent"])
+def test_cuda_device_cutout_gives_what_the_three_stages_give(seed3_pth, background):
+    # P3M-Net in a CUDA graph, batches of 2: the smoother must keep a copy of the graph's reused output.
+    matting = MattingStage(P3MNetMatter(seed3_pth, device="cuda"), infer_size=256, batch_size=2)
+    (fused,) = on_device_when_possible(matting, TemporalSmoother(), Compositor(background))
+    mine = frames(5, height=288, width=512)
+    for start in range(0, 5, 2):
+        fused.process_batch(mine[start:start + 2])
+    reference = three_stages(matting, matting.device_path, background, True, frames(5, height=288, width=512))
+    for a, b in zip(reference, mine):
+        np.testing.assert_allclose(b.alpha, a.alpha, rtol=0, atol=1e-5)
+        assert np.abs(b.output.astype(int) - a.output.astype(int)).max() <= 1
+    fused.close()
+
+
+def test_without_keep_alpha_only_the_composite_comes_back():
+    matting = MattingStage(KeyMatter(), infer_size=64)
+    path = DeviceMatting(KeyMatter(), matting.infer_shape)
+    kept = DeviceCutout(matting, TemporalSmoother(), Compositor("green"), device_path=path).process(frames(1)[0])
+    bare = DeviceCutout(matting, TemporalSmoother(), Compositor("green"), device_path=path,
+                        keep_alpha=False).process(frames(1)[0])
+    assert bare.alpha is None and kept.alpha is not None
+    np.testing.assert_array_equal(bare.output, kept.output)
