@@ -231,3 +231,22 @@ def test_a_matte_that_fails_to_close_leaves_no_main_output(clip, tmp_path):
         with pytest.raises(OSError, match="disk full"):
             tee.close()
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_composite_colours_come_back_and_the_matrix_is_tagged(tmp_path: Path):
+    # The sink converts RGB → YUV with OpenCV's BT.601 matrix; the stream must say so, or players (and
+    # PyAV, which honours the tag) would invert another matrix and shift colours by ~6 levels.
+    image = np.zeros((64, 96, 3), np.uint8)
+    for i, colour in enumerate([(0, 255, 0), (255, 0, 0), (30, 144, 255), (200, 200, 200)]):
+        image[:, 24 * i:24 * (i + 1)] = colour
+    out = tmp_path / "colours.mp4"
+    sink = open_sink(str(out), width=96, height=64, fps=Fraction(FPS), crf=0)
+    for i in range(3):
+        sink.write(Frame(index=i, image=image, output=image, pts=i, time_base=Fraction(1, FPS)))
+    sink.close()
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.colorspace, stream.codec_context.color_range) == (6, 1)  # SMPTE170M, MPEG
+        back = next(container.decode(stream)).to_ndarray(format="rgb24")
+    inner = np.abs(back[:, 4:20].astype(int) - image[:, 4:20])          # away from the chroma edges
+    assert inner.max() <= 3
