@@ -174,29 +174,40 @@ def run_forward(device: torch.device, sizes: list[tuple[int, int]], batches: lis
         if deadline.passed:
             rows.append({"size": f"{width}x{height}", "variant": "skipped (time)"})
             continue
-        plain = copy.deepcopy(net).to(device, memory_format=torch.channels_last)
-        xc = x1.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            ms = time_ms(lambda: plain(xc), device, reps, warmup)
-        rows.append({"size": f"{width}x{height}", "variant": "eager fp32 (PyTorch defaults)", "batch": 1,
-                     "ms": ms, "ms_per_frame": ms})
-        del plain
+        try:
+            rows.extend(_forward_rows(net, device, x1, batches, precisions, reps, warmup, compile_mode, deadline))
+        except Exception as e:  # noqa: BLE001 - one size that fails says why and the others go on
+            rows.append({"size": f"{width}x{height}", "variant": f"error: {type(e).__name__}: {e}"[:300]})
         free_memory()
-        variants = [(p, None) for p in precisions] + ([(precisions[0], compile_mode)] if compile_mode else [])
-        for precision, mode in variants:
-            runner = FastP3MNet(net, device, precision=precision, compile=mode)
-            for batch in batches:
-                if deadline.passed:
-                    break
-                x = x1.expand(batch, -1, -1, -1).contiguous()
-                x[1:] += 0.01 * torch.randn_like(x[1:])          # distinct frames, never all the same
-                ms = time_ms(lambda: runner(x), device, reps, warmup)
-                name = f"fast {precision}" + (f" + compile {mode}" if mode else "")
-                rows.append({"size": f"{width}x{height}", "variant": name, "batch": batch, "ms": ms,
-                             "ms_per_frame": ms / batch, "path": runner.describe()})
-            runner.reset()
-            del runner
-            free_memory()
+    return rows
+
+
+def _forward_rows(net: P3MNet, device: torch.device, x1: torch.Tensor, batches: list[int], precisions: list[str],
+                  reps: int, warmup: int, compile_mode: str | None, deadline: Deadline) -> list[dict[str, Any]]:
+    """One input size's rows: the eager float32 net, then the fast path per precision and batch."""
+    size = f"{x1.shape[3]}x{x1.shape[2]}"
+    plain = copy.deepcopy(net).to(device, memory_format=torch.channels_last)
+    xc = x1.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        ms = time_ms(lambda: plain(xc), device, reps, warmup)
+    rows = [{"size": size, "variant": "eager fp32 (PyTorch defaults)", "batch": 1, "ms": ms, "ms_per_frame": ms}]
+    del plain
+    free_memory()
+    variants = [(p, None) for p in precisions] + ([(precisions[0], compile_mode)] if compile_mode else [])
+    for precision, mode in variants:
+        runner = FastP3MNet(net, device, precision=precision, compile=mode)
+        for batch in batches:
+            if deadline.passed:
+                break
+            x = x1.expand(batch, -1, -1, -1).contiguous()
+            x[1:] += 0.01 * torch.randn_like(x[1:])          # distinct frames, never all the same
+            ms = time_ms(lambda: runner(x), device, reps, warmup)
+            name = f"fast {precision}" + (f" + compile {mode}" if mode else "")
+            rows.append({"size": size, "variant": name, "batch": batch, "ms": ms, "ms_per_frame": ms / batch,
+                         "path": runner.describe()})
+        runner.reset()
+        del runner
+        free_memory()
     return rows
 
 
@@ -231,18 +242,22 @@ def run_pipeline(tmp: Path, device: str, size: tuple[int, int], seconds: float, 
         rows["decode + encode only (h264_nvenc)"] = timed(decode_encode, clip, tmp / "enc_nv.mp4", "h264_nvenc",
                                                           hwcodecs.nvenc_options(18, preset))
     hardware_available = any(p.ok for p in probes.values())
-    jobs = [(b, "auto") for b in batches] + ([(batches[-1], "off")] if hardware_available else [])
+    jobs = ([(b, "auto") for b in batches] + ([(batches[-1], "all")] if probes["nvdec (cuda hwaccel)"].ok else [])
+            + ([(batches[-1], "off")] if hardware_available else []))
     for batch, hw in jobs:
         name = f"full cut-out (P3M-Net random, batch {batch}, hw codecs {hw})"
         if deadline.passed:
             rows[name] = {"error": "skipped (time)"}
             continue
         logs = _capture_logs("stream")
+        results = []
         with logs:
-            row = timed(lambda: cutout(clip, tmp / f"out_b{batch}_{hw}.mp4", model="p3mnet", weights=str(weights),
-                                       device=device, infer_size=infer_size, preset=preset, batch=batch,
-                                       hw_codecs=hw, quiet=True).frames)
+            row = timed(lambda: results.append(cutout(
+                clip, tmp / f"out_b{batch}_{hw}.mp4", model="p3mnet", weights=str(weights), device=device,
+                infer_size=infer_size, preset=preset, batch=batch, hw_codecs=hw, quiet=True)) or results[-1].frames)
         row["log"] = logs.lines
+        if results:
+            row["busy_ms_per_frame"] = results[-1].busy_ms
         rows[name] = row
         free_memory()
     floor = rows[f"decode + encode only (libx264 {preset})"].get("fps")
@@ -341,6 +356,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--preset", default="veryfast", help="x264 preset of the pipeline rows")
     ap.add_argument("--compile", default=None, help="also time the fast path under torch.compile(mode=...)")
     ap.add_argument("--skip", default="", help="comma-separated sections to skip: parity,forward,pipeline,live")
+    ap.add_argument("--sizes", default=None, help="forward sizes, e.g. 512x288,1024x576 (default: three sizes)")
+    ap.add_argument("--batches", default=None, help="forward and cut-out batches, e.g. 1,8 (default 1,8)")
+    ap.add_argument("--precisions", default=None, help="fast-path precisions timed, e.g. fp16 (default mixed,fp16)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     skip = {s for s in args.skip.split(",") if s}
@@ -364,10 +382,16 @@ def _run(args: argparse.Namespace, smoke: bool, device: torch.device, skip: set[
         clip_size, clip_seconds, infer_size, live_size, live_seconds, live_fps = (160, 96), 0.5, 64, (160, 96), 1.0, 10.0
         seeds = [1]
     else:
-        sizes, batches, precisions, reps = [(512, 288), (768, 432), (1024, 576)], [1, 8], ["mixed", "fp16"], args.reps
+        sizes, batches, precisions, reps = [(512, 288), (768, 448), (1024, 576)], [1, 8], ["mixed", "fp16"], args.reps
         clip_size, clip_seconds, infer_size = (1920, 1080), args.seconds, 512
         live_size, live_seconds, live_fps = (1920, 1080), args.live_seconds, 30.0
         seeds = [1, 3]
+        if args.sizes:
+            sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]  # type: ignore[misc]
+        if args.batches:
+            batches = [int(b) for b in args.batches.split(",")]
+        if args.precisions:
+            precisions = args.precisions.split(",")
     shared = Path(args.shared) if args.shared else next(
         (p for p in (ROOT.parent / "shared", ROOT / "bench" / "shared") if (p / "p3m" / "parity").is_dir()), None)
     deadline = Deadline(args.budget)
@@ -405,8 +429,11 @@ def _run(args: argparse.Namespace, smoke: bool, device: torch.device, skip: set[
                 _print_pipeline(result["pipeline"], clip_size)
                 save()
             if "live" not in skip:
-                result["live"] = ({"error": "skipped (time)"} if deadline.passed else
-                                  run_live(device.type, live_size, live_fps, live_seconds, infer_size, weights))
+                try:
+                    result["live"] = ({"error": "skipped (time)"} if deadline.passed else
+                                      run_live(device.type, live_size, live_fps, live_seconds, infer_size, weights))
+                except Exception as e:  # noqa: BLE001 - the section says why; what was measured is kept
+                    result["live"] = {"error": f"{type(e).__name__}: {e}"[:300]}
                 _print_live(result["live"])
     save()
     if out:
@@ -447,9 +474,12 @@ def _print_pipeline(rows: dict[str, Any], size: tuple[int, int]) -> None:
         ratio = f"{r['ratio_to_decode_encode']:.2f}" if "ratio_to_decode_encode" in r else ""
         print(f"{name:58} {r['frames']:6d} {r['seconds']:7.2f} {r['fps']:7.1f} {ratio:>6}", flush=True)
     for name, r in rows.items():
+        tag = name.split("(")[1].rstrip(")")
         for line in r.get("log", []):
             if line.startswith(("video:", "model:")):
-                print(f"  [{name.split('(')[1].rstrip(')')}] {line}")
+                print(f"  [{tag}] {line}")
+        if "busy_ms_per_frame" in r:
+            print(f"  [{tag}] busy ms/frame: " + ", ".join(f"{k} {v:.2f}" for k, v in r["busy_ms_per_frame"].items()))
 
 
 def _print_live(r: dict[str, Any]) -> None:

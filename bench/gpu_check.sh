@@ -2,7 +2,9 @@
 # The GPU session's one command, from the repository root on the lent machine (device tool `run`, with
 # carry ["bench/wheels", "bench/shared"] prepared here by bench/fetch_gpu_carry.sh). Installs nothing from
 # the network. Runs the CUDA tests, then bench/gpu_bench.py (parity, forward, 1080p pipeline, live latency);
-# then a 50-step training smoke run; logs and JSON go to $OUT. About 4-5 minutes.
+# then a 50-step training smoke run; logs and JSON go to $OUT. About 4-5 minutes; SKIP_TRAIN=1 leaves
+# out the training run; GPU_BENCH_ARGS adds options to gpu_bench.py
+# (e.g. "--skip parity,forward").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
@@ -23,10 +25,11 @@ if [ ! -d ../shared/p3m/parity ] && [ -d bench/shared/p3m/parity ]; then
     ln -sfn "$PWD/bench/shared" ../shared
 fi
 echo "== CUDA tests (fast path parity, graph cache, device path, codec choice)"
-timeout 100 python3 -m pytest -q -p no:cacheprovider tests/model/test_fast.py tests/stream/test_device_matting.py \
-    tests/stream/test_hwcodecs.py tests/stream/test_batching.py 2>&1 | tee "$OUT/pytest.log" | tail -30
+timeout 90 python3 -m pytest -q -p no:cacheprovider tests/model/test_fast.py tests/stream/test_device_matting.py \
+    tests/stream/test_hwcodecs.py tests/stream/test_batching.py tests/stream/test_device_cutout.py 2>&1 | tee "$OUT/pytest.log" | tail -30
 echo "== benchmark"
-timeout 240 python3 bench/gpu_bench.py --budget 170 --json "$OUT/gpu_bench.json" 2>&1 | tee "$OUT/gpu_bench.log"
+timeout 240 python3 bench/gpu_bench.py --budget 170 ${GPU_BENCH_ARGS:-} --json "$OUT/gpu_bench.json" 2>&1 | tee "$OUT/gpu_bench.log"
+[ "${SKIP_TRAIN:-0}" = 1 ] && exit 0
 echo "== training smoke (issue: PPT training): 50 steps at 512x512, batch 8, mixed precision"
 timeout 60 python3 bench/train_gpu_smoke.py --steps 50 --size 512 --batch 8 --json "$OUT/train_smoke.json" 2>&1 \
     | tee "$OUT/train_smoke.log" | tail -5
