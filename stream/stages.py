@@ -21,7 +21,8 @@ from model.errors import P3MError
 from model.matters import Matter
 from stream.frames import Frame
 from model.imageio import read_rgb
-from stream.refine import GUIDED_EPS, GUIDED_RADIUS, bilinear_upsample, guided_upsample, image_to_guide
+from stream.refine import (GUIDED_EPS, GUIDED_RADIUS, bilinear_upsample, guided_upsample, guided_upsample_gray_cpu,
+                           image_to_guide)
 
 
 log = logging.getLogger(__name__)
@@ -96,11 +97,15 @@ class MattingStage:
 
     def _upsample(self, frame: Frame, small: np.ndarray, alpha_small: np.ndarray) -> None:
         height, width = frame.image.shape[:2]
+        gray = self.guide == "gray"
+        if self.upsample == "guided" and gray and self.device.type == "cpu":     # the default: all OpenCV
+            gray_lr, gray_hr = (cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) for image in (small, frame.image))
+            frame.alpha = guided_upsample_gray_cpu(alpha_small, gray_lr, gray_hr, self.radius, self.eps)
+            return
         alpha = torch.from_numpy(np.asarray(alpha_small, np.float32))[None, None].to(self.device)
         if self.upsample == "bilinear":
             alpha = bilinear_upsample(alpha, (height, width))
         else:
-            gray = self.guide == "gray"
             alpha = guided_upsample(alpha, image_to_guide(frame.image, gray, self.device), self.radius,
                                     self.eps, guide_lr=image_to_guide(small, gray, self.device))
         frame.alpha = alpha[0, 0].cpu().numpy()

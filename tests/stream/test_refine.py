@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from stream.refine import box_mean, bilinear_upsample, guided_upsample, image_to_guide, rgb_to_gray
+from stream.refine import (box_mean, bilinear_upsample, guided_upsample, guided_upsample_gray_cpu, image_to_guide,
+                           rgb_to_gray)
 
 
 def _rand(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -95,3 +96,17 @@ def test_image_to_guide():
     colour = image_to_guide(rgb, gray=False)
     assert colour.shape == (1, 3, 5, 7)
     np.testing.assert_allclose(colour[0].permute(1, 2, 0).numpy(), rgb / 255, atol=1e-6)
+
+
+@pytest.mark.parametrize("radius, eps", [(1, 1e-4), (3, 1e-3)])
+def test_the_opencv_gray_path_gives_the_torch_filters_alpha(radius, eps):
+    rng = np.random.default_rng(1)
+    image = cv2.resize(rng.integers(0, 256, (12, 20, 3), dtype=np.uint8), (200, 120), interpolation=cv2.INTER_CUBIC)
+    small = cv2.resize(image, (50, 30), interpolation=cv2.INTER_AREA)
+    alpha = cv2.GaussianBlur((rng.random((30, 50)) > 0.5).astype(np.float32), (0, 0), 2) * 1.2 - 0.1
+    gray_lr, gray_hr = (cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) for x in (small, image))
+    mine = guided_upsample_gray_cpu(alpha, gray_lr, gray_hr, radius, eps)
+    torch_path = guided_upsample(torch.from_numpy(alpha)[None, None], image_to_guide(image), radius, eps,
+                                 guide_lr=image_to_guide(small))[0, 0].numpy()
+    assert mine.shape == (120, 200) and mine.dtype == np.float32 and 0 <= mine.min() and mine.max() <= 1
+    np.testing.assert_allclose(mine, torch_path, atol=1e-5)
