@@ -25,6 +25,7 @@ from typing import Callable, Iterable, Iterator, Literal, Protocol, Sequence
 
 from model.errors import P3MError
 from stream.frames import Frame
+from stream.memory import reuse_freed_memory
 from stream.sinks import Sink
 
 log = logging.getLogger(__name__)
@@ -212,6 +213,7 @@ class Pipeline:
         if self._started:
             raise RuntimeError("a Pipeline runs once; build a new one")
         self._started = True
+        reuse_freed_memory()         # frame-sized buffers come back from the heap, not as fresh pages
         start = time.perf_counter()
         threads = [threading.Thread(target=self._guard, args=("source", self._read_source), name="p3m-source")]
         for i, (name, stage) in enumerate(zip(self.names, self.stages)):

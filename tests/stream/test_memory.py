@@ -1,0 +1,34 @@
+"""stream/memory.py: freed frame buffers are reused instead of faulting in fresh pages every frame."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+CUTOUT = textwrap.dedent("""
+    import resource, sys
+    import stream.pipeline
+    from stream import cutout
+    from stream.demo import make_demo_clip
+    if sys.argv[2] == "default":
+        stream.pipeline.reuse_freed_memory = lambda: False          # glibc's own thresholds
+    clip = make_demo_clip(sys.argv[1] + "/in.mp4", seconds=2, size=(960, 540))
+    from model.matters import make_matter
+    make_matter("auto").close()                    # imports and model loading are not what is measured
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    frames = cutout(clip, sys.argv[1] + "/out.mp4", quiet=True).frames
+    print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / frames)
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_the_cutout_reuses_freed_frame_buffers(tmp_path: Path):
+    def faults_per_frame(mode: str) -> float:
+        run = subprocess.run([sys.executable, "-c", CUTOUT, str(tmp_path), mode], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr[-2000:]
+        return float(run.stdout.split()[-1])
+    default, tuned = faults_per_frame("default"), faults_per_frame("tuned")
+    assert tuned * 3 < default, (default, tuned)         # measured at 720p: 4093 vs 222 a frame
