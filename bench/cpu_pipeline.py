@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
 
 from baselines import decode_encode, decode_only
 from stream import cutout
@@ -33,6 +34,8 @@ def main() -> None:
     ap.add_argument("--crf", type=int, default=18)
     ap.add_argument("--preset", default="veryfast")
     ap.add_argument("--json", default="bench/cpu_pipeline.json")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="a cut-out option for the full row, e.g. --set infer_size=384 (YAML value syntax)")
     args = ap.parse_args()
     w, h = map(int, args.size.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -44,15 +47,17 @@ def main() -> None:
         }
         summary = {}
         start = time.perf_counter()
-        result = cutout(clip, Path(tmp) / "out.mp4", crf=args.crf, preset=args.preset, quiet=True)
+        options = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
+        result = cutout(clip, Path(tmp) / "out.mp4", crf=args.crf, preset=args.preset, quiet=True, **options)
         rows["full cut-out (bundled model)"] = (result.frames, time.perf_counter() - start)
-        summary = {"model": result.model}
+        summary = {"model": result.model, "options": options, "busy_ms_per_frame": result.busy_ms}
     fps = {name: n / s for name, (n, s) in rows.items()}
     ratio = fps["full cut-out (bundled model)"] / fps["decode + encode only"]
     print(f"{'stage':32} {'frames':>6} {'seconds':>8} {'fps':>7}")
     for name, (n, s) in rows.items():
         print(f"{name:32} {n:6d} {s:8.2f} {fps[name]:7.1f}")
     print(f"full / (decode + encode) = {ratio:.2f}   ({summary['model']}, {w}x{h}, {os.cpu_count()} cores)")
+    print("busy ms/frame per thread: " + ", ".join(f"{k} {v:.1f}" for k, v in result.busy_ms.items()))
     Path(args.json).write_text(json.dumps({
         "machine": socket.gethostname(), "platform": platform.platform(), "cores": os.cpu_count(),
         "size": args.size, "fps": fps, "ratio_full_over_decode_encode": ratio, **summary,
