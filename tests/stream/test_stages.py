@@ -11,7 +11,7 @@ import pytest
 from model.errors import P3MError
 from model.matters import Matter
 from stream.frames import Frame
-from stream.stages import Compositor, MattingStage, TemporalSmoother, cover_fit
+from stream.stages import Compositor, MattingStage, TemporalSmoother, blend, cover_fit
 
 GREEN = (0, 255, 0)
 
@@ -315,3 +315,15 @@ def test_audio_only_background_file(tmp_path):
 def test_compositing_needs_an_alpha(person):
     with pytest.raises(ValueError, match="no alpha"):
         Compositor("green").process(_frame(person[0]))
+
+
+def test_blend_is_within_one_grey_level_of_the_exact_mix_and_exact_at_the_ends():
+    rng = np.random.default_rng(3)
+    fg, bg = (rng.integers(0, 256, (40, 60, 3), dtype=np.uint8) for _ in range(2))
+    alpha = rng.random((40, 60), dtype=np.float32)
+    alpha[:5], alpha[5:10] = 0.0, 1.0
+    exact = alpha[..., None] * fg + (1 - alpha[..., None]) * bg
+    out = blend(fg, bg, alpha)
+    assert out.dtype == np.uint8 and np.abs(out.astype(int) - np.round(exact)).max() <= 1
+    np.testing.assert_array_equal(out[:5], bg[:5])
+    np.testing.assert_array_equal(out[5:10], fg[5:10])
