@@ -63,9 +63,10 @@ class DeviceCutout:
             stage.close()
 
 
-def on_device_when_possible(matting: MattingStage, smoother: TemporalSmoother, compositor: Compositor, *,
-                            keep_alpha: bool = True) -> list[Stage]:
-    """The offline job's middle stages: one DeviceCutout when matting runs on CUDA, else the three as they are."""
+def middle_stages(matting: MattingStage, smoother: TemporalSmoother, compositor: Compositor, *,
+                  keep_alpha: bool = True) -> list[Stage]:
+    """The offline job's stages between source and sink: one DeviceCutout when matting runs on CUDA, else
+    the model, the upsampling (MattingStage.split), the smoother and the compositor on four threads."""
     if matting.device_path is None:
-        return [matting, smoother, compositor]
+        return [*matting.split(), smoother, compositor]
     return [DeviceCutout(matting, smoother, compositor, keep_alpha=keep_alpha)]

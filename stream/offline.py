@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from model.matters import Matter, P3MNetMatter, make_matter
 from stream import hwcodecs
-from stream.device_cutout import on_device_when_possible
+from stream.device_cutout import middle_stages
 from stream.faces import FaceBlur
 from stream.config import CutoutConfig, load_config
 from stream.pipeline import Pipeline, Stats, cancel_on_signals
@@ -79,7 +79,7 @@ def run_cutout(input: str, output: str, settings: CutoutConfig, *, quiet: bool =
                                batch_size=batch)
         smoother = TemporalSmoother(strength=settings.smoothing_strength, enabled=settings.smoothing)
         # CUDA: one stage, the tensors stay on the device; the alpha comes back only for a matte output.
-        stages = on_device_when_possible(matting, smoother, compositor, keep_alpha=settings.alpha_out is not None)
+        stages = middle_stages(matting, smoother, compositor, keep_alpha=settings.alpha_out is not None)
         if settings.blur_faces:    # after compositing: detected on the input, hidden in the output
             stages.append(stack.enter_context(contextlib.closing(FaceBlur(settings.blur_style, settings.face_model))))
         pipeline = Pipeline(source, stages, sink, policy="offline", capacity=settings.queue_size)

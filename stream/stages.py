@@ -91,6 +91,14 @@ class MattingStage:
             self._upsample(frame, small, alpha)
         return frames
 
+    def split(self) -> list:
+        """This stage as two pipeline stages, the model (with its shrink) and then the upsampling, so that
+        they run on two threads (the CPU offline job: 50-52 → 53-54 fps at 720p on 2 cores). The second
+        closes this stage. Not for a CUDA matter, whose device path does both in one go."""
+        if self.device_path is not None:
+            raise ValueError("a CUDA matting stage is not split: its device path shrinks, mattes and upsamples at once")
+        return [_ModelStep(self), _UpsampleStep(self)]
+
     def _small(self, frame: Frame) -> np.ndarray:
         h, w = self.infer_shape(*frame.image.shape[:2])
         return _shrink(frame.image, (w, h))
@@ -114,6 +122,45 @@ class MattingStage:
         if self.device_path is not None:
             self.device_path.close()
         self.matter.close()
+
+
+class _ModelStep:
+    """MattingStage.split's first half: shrink and model; the low-resolution results ride in `frame.extras`."""
+
+    name = "matting"
+
+    def __init__(self, matting: MattingStage) -> None:
+        self.matting, self.batch_size = matting, matting.batch_size
+
+    def process(self, frame: Frame) -> Frame:
+        return self.process_batch([frame])[0]
+
+    def process_batch(self, frames: list[Frame]) -> list[Frame]:
+        smalls = [self.matting._small(frame) for frame in frames]
+        alphas = self.matting.matter.matte_batch(smalls) if len(frames) > 1 else [self.matting.matter(smalls[0])]
+        for frame, small, alpha in zip(frames, smalls, alphas):
+            frame.extras["matting"] = (small, alpha)
+        return frames
+
+    def close(self) -> None:
+        pass                      # the upsampling step closes the stage: the matter is still needed there
+
+
+class _UpsampleStep:
+    """MattingStage.split's second half: the alpha up to full resolution; closes the matting stage."""
+
+    name = "upsampling"
+
+    def __init__(self, matting: MattingStage) -> None:
+        self.matting = matting
+
+    def process(self, frame: Frame) -> Frame:
+        small, alpha = frame.extras.pop("matting")
+        self.matting._upsample(frame, small, alpha)
+        return frame
+
+    def close(self) -> None:
+        self.matting.close()
 
 
 def _shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -253,7 +253,7 @@ def test_real_process_internal_error_names_the_stage_in_one_line(inputs, tmp_pat
                 "-m", "failing", "--infer-size", "64", "-q")
     assert proc.returncode == 1
     lines = proc.stderr.splitlines()
-    assert lines[0] == "error: internal error: MattingStage failed: RuntimeError: boom", lines
+    assert lines[0] == "error: internal error: matting failed: RuntimeError: boom", lines
     assert len(lines) == 2 and "P3M_DEBUG=1" in lines[1], lines
     assert "Traceback" not in proc.stderr
     assert_nothing_left(tmp_path)

@@ -175,7 +175,7 @@ def test_stage_exception_through_the_cli_is_one_line_and_leaves_nothing(inputs, 
                                        "-m", "failing", "--infer-size", "64", "-q"])
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        "error: internal error: MattingStage failed: RuntimeError: boom",
+        "error: internal error: matting failed: RuntimeError: boom",
         "  hint: please report it with the command line; P3M_DEBUG=1 shows the traceback"]
     assert list(tmp_path.iterdir()) == []
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from model.matters import P3MNetMatter
-from stream.device_cutout import DeviceCutout, on_device_when_possible
+from stream.device_cutout import DeviceCutout, middle_stages
 from stream.device_matting import DeviceMatting
 from stream.stages import Compositor, MattingStage, TemporalSmoother
 from test_device_matting import KeyMatter, cuda, frames, scene
@@ -50,9 +50,20 @@ def test_one_device_stage_gives_what_the_three_stages_give(background, smoothing
         assert np.abs(mine[3].alpha - raw[3].alpha).max() > 0.01
 
 
-def test_the_three_stages_stay_apart_when_matting_runs_on_the_cpu():
+def test_on_the_cpu_the_matting_stage_is_split_in_two_and_gives_the_same_alpha():
     matting, smoother, compositor = MattingStage(KeyMatter(), infer_size=64), TemporalSmoother(), Compositor()
-    assert on_device_when_possible(matting, smoother, compositor) == [matting, smoother, compositor]
+    stages = middle_stages(matting, smoother, compositor)
+    assert [getattr(s, "name", None) for s in stages[:2]] == ["matting", "upsampling"]
+    assert stages[2:] == [smoother, compositor]
+    model, upsampling = stages[:2]
+    two, one = frames(3), frames(3)
+    model.process_batch(two[:2])
+    model.process(two[2])
+    for a, b in zip(two, one):
+        upsampling.process(a)
+        matting.process(b)
+        np.testing.assert_array_equal(a.alpha, b.alpha)
+        assert "matting" not in a.extras          # the low-resolution results do not travel further
     with pytest.raises(ValueError, match="CUDA"):
         DeviceCutout(matting, smoother, compositor)
 
@@ -62,7 +73,7 @@ def test_the_three_stages_stay_apart_when_matting_runs_on_the_cpu():
 def test_cuda_device_cutout_gives_what_the_three_stages_give(seed3_pth, background):
     # P3M-Net in a CUDA graph, batches of 2: the smoother must keep a copy of the graph's reused output.
     matting = MattingStage(P3MNetMatter(seed3_pth, device="cuda"), infer_size=256, batch_size=2)
-    (fused,) = on_device_when_possible(matting, TemporalSmoother(), Compositor(background))
+    (fused,) = middle_stages(matting, TemporalSmoother(), Compositor(background))
     mine = frames(5, height=288, width=512)
     for start in range(0, 5, 2):
         fused.process_batch(mine[start:start + 2])

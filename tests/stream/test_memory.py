@@ -31,4 +31,4 @@ def test_the_cutout_reuses_freed_frame_buffers(tmp_path: Path):
         assert run.returncode == 0, run.stderr[-2000:]
         return float(run.stdout.split()[-1])
     default, tuned = faults_per_frame("default"), faults_per_frame("tuned")
-    assert tuned * 3 < default, (default, tuned)         # measured at 720p: 4093 vs 222 a frame
+    assert tuned * 2 < default, (default, tuned)   # here: ~3000 vs ~600 (2200 vs 630 under load); 720p job: 4093 vs 222
