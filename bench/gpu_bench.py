@@ -251,10 +251,15 @@ def run_pipeline(tmp: Path, device: str, size: tuple[int, int], seconds: float, 
             continue
         logs = _capture_logs("stream")
         results = []
+
+        def job(batch: int = batch, hw: str = hw) -> int:
+            results.append(cutout(clip, tmp / f"out_b{batch}_{hw}.mp4", model="p3mnet", weights=str(weights),
+                                  device=device, infer_size=infer_size, preset=preset, batch=batch, hw_codecs=hw,
+                                  quiet=True))
+            return results[-1].frames
+
         with logs:
-            row = timed(lambda: results.append(cutout(
-                clip, tmp / f"out_b{batch}_{hw}.mp4", model="p3mnet", weights=str(weights), device=device,
-                infer_size=infer_size, preset=preset, batch=batch, hw_codecs=hw, quiet=True)) or results[-1].frames)
+            row = timed(job)
         row["log"] = logs.lines
         if results:
             row["busy_ms_per_frame"] = results[-1].busy_ms

@@ -6,12 +6,11 @@ and the composite come down once, and nothing in between touches the host.
                     ─download─▶ frame.alpha, frame.output
 
 The offline job uses it in place of its matting, smoothing and compositing stages when the matter runs on
-CUDA (at 1080p those two CPU stages held the pipeline to ~50 fps on an H200 machine). The same stage objects
-do the work, so options mean the same; it also runs on the CPU, for tests.
+CUDA. The same stage objects do the work, so options mean the same; it also runs on the CPU, for tests.
+Measured on an H200 machine at 1080p (bench/RESULTS.md): on its own it gained nothing, because the sink's
+colour conversion held the GIL; with that moved to OpenCV, 54-65 fps.
 """
 from __future__ import annotations
-
-from typing import Sequence
 
 import torch
 
