@@ -9,6 +9,7 @@ Where `auto` looks for P3M-Net weights: `$XDG_CONFIG_HOME/p3m-stream/p3mnet.pth`
 """
 from __future__ import annotations
 
+import logging
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -21,6 +22,9 @@ from model.errors import P3MError
 from model.inference import IMAGENET_MEAN, IMAGENET_STD
 from model.native import quiet_native_stderr
 from model.devices import resolve_device
+from model.fast import PRECISIONS
+
+log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
@@ -76,7 +80,11 @@ class P3MNetMatter(Matter):
                  cuda_graph: bool = True, compile: str | None = None) -> None:
         from model.checkpoint import load_p3mnet  # raises CheckpointError (a P3MError) for a bad file
 
+        if precision not in PRECISIONS:
+            raise P3MError(f"unknown precision {precision!r}", f"use one of: {', '.join(PRECISIONS)}")
         self.device = resolve_device(device)
+        if self.device == "cpu" and precision != "mixed":
+            log.info("precision %s applies on CUDA; on the CPU P3M-Net runs in float32", precision)
         self.weights = Path(weights).expanduser()
         self.net = load_p3mnet(self.weights, device=self.device)
         # channels_last: 475 vs 675 ms at 512×288 on 2 CPU cores, identical fused alpha.
@@ -208,22 +216,30 @@ def default_weights_path() -> Path:
     return Path(config) / "p3m-stream" / "p3mnet.pth"
 
 
-def make_matter(name: str = "auto", weights: str | Path | None = None, device: str = "auto") -> Matter:
-    """The matter called `name`; `auto` is P3M-Net when weights are given or found, else MediaPipe."""
+def make_matter(name: str = "auto", weights: str | Path | None = None, device: str = "auto", *,
+                precision: str = "mixed") -> Matter:
+    """The matter called `name`; `auto` is P3M-Net when weights are given or found, else MediaPipe.
+    `precision` is P3M-Net's on CUDA (model/fast.py); another model refuses any but the default."""
     if name == "auto":
         if weights is None and default_weights_path().is_file():
             weights = default_weights_path()
         name = "p3mnet" if weights is not None else "mediapipe"
     if name not in _REGISTRY:
         raise P3MError(f"unknown model {name!r}", f"use one of: {', '.join(matter_names())}")
-    return _REGISTRY[name](Path(weights) if weights is not None else None, device)
+    weights = Path(weights) if weights is not None else None
+    if name == "p3mnet" and _REGISTRY[name] is _p3mnet:
+        return _p3mnet(weights, device, precision=precision)
+    if precision != "mixed":
+        raise P3MError(f"precision {precision} is a P3M-Net setting; the model here is {name}",
+                       "drop --precision, or give P3M-Net weights")
+    return _REGISTRY[name](weights, device)
 
 
-def _p3mnet(weights: Path | None, device: str) -> Matter:
+def _p3mnet(weights: Path | None, device: str, precision: str = "mixed") -> Matter:
     if weights is None:
         raise P3MError("P3M-Net needs weights",
                        f"give --weights PATH, or put a checkpoint at {default_weights_path()}")
-    return P3MNetMatter(weights, device)
+    return P3MNetMatter(weights, device, precision=precision)
 
 
 def _mediapipe(variant: str) -> MatterFactory:

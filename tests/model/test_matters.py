@@ -1,6 +1,7 @@
 """The Matter interface: the bundled MediaPipe segmenter on real portraits, P3M-Net's adapter, the registry."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -186,3 +187,25 @@ def test_register_a_test_double(monkeypatch):
         np.testing.assert_array_equal(m(rgb), np.pad(np.ones((2, 2), np.float32), ((1, 1), (2, 2))))
     with pytest.raises(ValueError, match="reserved"):
         register_matter("auto", lambda weights, device: ColourKeyMatter())
+
+
+def test_precision_reaches_p3mnet_and_other_models_refuse_it(no_user_config, tmp_path, monkeypatch, caplog):
+    calls: list = []
+    monkeypatch.setattr(model.checkpoint, "load_p3mnet", _stand_in_loader(calls))
+    with caplog.at_level(logging.INFO, logger="model.matters"):
+        m = make_matter("p3mnet", weights=tmp_path / "w.pth", device="cpu", precision="fp16")
+    assert isinstance(m, P3MNetMatter) and "on the CPU P3M-Net runs in float32" in caplog.text
+    with pytest.raises(P3MError, match="unknown precision 'int8'"):
+        make_matter("p3mnet", weights=tmp_path / "w.pth", device="cpu", precision="int8")
+    with pytest.raises(P3MError, match="precision fp16 is a P3M-Net setting") as e:
+        make_matter("mediapipe", precision="fp16")
+    assert "--precision" in e.value.hint
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_precision_reaches_the_fast_path(tmp_path, monkeypatch):
+    from model.p3mnet import P3MNet
+
+    monkeypatch.setattr(model.checkpoint, "load_p3mnet", lambda path, device="cpu": P3MNet().to(device).eval())
+    m = make_matter("p3mnet", weights=tmp_path / "w.pth", device="cuda", precision="fp16")
+    assert m.fast.precision == "fp16" and m.describe() == "P3M-Net R34 on cuda, fp16 (w.pth)"

@@ -124,3 +124,13 @@ def test_batch_is_checked(value):
         load_config(hw_codecs="nvenc")
     with pytest.raises(P3MError, match="batch 0"):
         MattingStage(RedKey(), infer_size=64, batch_size=0)
+
+
+def test_precision_is_a_checked_option_that_only_p3mnet_takes(clip: Path, tmp_path: Path):
+    assert load_config().precision == "mixed" and load_config(precision="fp16").precision == "fp16"
+    with pytest.raises(ConfigError, match="precision"):
+        load_config(precision="int8")
+    result = CliRunner().invoke(main, ["cutout", str(clip), "-o", str(tmp_path / "o.mp4"), "-m", "red-key-batch",
+                                       "--precision", "fp16", "-q"])
+    assert result.exit_code == 1 and "precision fp16 is a P3M-Net setting" in result.output
+    assert not (tmp_path / "o.mp4").exists()
