@@ -33,7 +33,7 @@ from model.errors import P3MError
 from model.matters import make_matter
 from stream.camera import BACKENDS, PIXEL_FORMATS, LiveSource, open_camera, parse_size
 from stream.config import ConfigError, CutoutConfig
-from stream.offline import limit_torch_threads
+from stream.offline import limit_threads
 from stream.faces import FACE_MODELS, STYLES, FaceBlur
 from stream.frames import Frame
 from stream.outputs import BackgroundSink, PreviewSink, RepeatLast, StreamSink, VirtualCameraSink
@@ -279,7 +279,7 @@ def run_live(camera: str | Source | None, settings: LiveConfig, *, stats: bool =
                                                            precision=settings.precision))
         log.info("model: %s; camera %s %dx%d @ %.4g fps -> %s", matter.describe(), source.path, source.width,
                  source.height, float(source.fps), ", ".join(names))
-        limit_torch_threads(matter)
+        limit_threads(matter)
         reuse = AlphaReuse([MattingStage(matter, infer_size=settings.infer_size, upsample=settings.upsample),
                             TemporalSmoother(strength=settings.smoothing_strength, enabled=settings.smoothing)],
                            wait_s=settings.alpha_wait_ms / 1000)

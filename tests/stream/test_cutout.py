@@ -187,3 +187,17 @@ def test_blur_faces_hides_the_face_in_the_cut_out(tmp_path):
 
 def _overlaps(a: tuple, b: tuple) -> bool:
     return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
+
+
+def test_a_job_runs_opencv_and_torch_on_one_thread_beside_a_light_model(clip, tmp_path):
+    import torch
+
+    before = cv2.getNumThreads(), torch.get_num_threads()
+    cv2.setNumThreads(2)
+    torch.set_num_threads(2)
+    try:
+        cutout(clip, tmp_path / "out.mp4", model="red-key", infer_size=64, quiet=True)
+        assert (cv2.getNumThreads(), torch.get_num_threads()) == (1, 1)
+    finally:
+        cv2.setNumThreads(before[0])
+        torch.set_num_threads(before[1])
