@@ -37,7 +37,7 @@ class CutoutConfig(Settings):
     model: str = "auto"               # auto | p3mnet | mediapipe | a registered test model
     weights: str | None = None        # P3M-Net checkpoint (.pth or .safetensors)
     device: str = "auto"              # auto | cpu | cuda
-    precision: str = "mixed"          # P3M-Net on CUDA: mixed (within 1/255 of float32) | fp16 (2.5× faster) | bf16 | fp32
+    precision: str = "mixed"          # P3M-Net, CUDA: mixed (within 1/255 of fp32) | fp16 (2.5× faster) | bf16 | fp32
     infer_size: int = 512             # long side the model sees; a multiple of 32
     upsample: str = "guided"          # guided (edge-aware) | bilinear
     smoothing: bool = True            # temporal alpha smoothing on/off

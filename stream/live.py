@@ -275,8 +275,8 @@ def run_live(camera: str | Source | None, settings: LiveConfig, *, stats: bool =
                         pixel_format=settings.camera_format, backend=settings.camera_backend,
                         timeout_s=settings.camera_timeout))
         sink, preview, names = _open_outputs(stack, settings, source, compositor.transparent)
-        matter = stack.enter_context(make_matter(settings.model, weights=settings.weights, device=settings.device,
-                                                           precision=settings.precision))
+        matter = stack.enter_context(make_matter(settings.model, weights=settings.weights,
+                                                 device=settings.device, precision=settings.precision))
         log.info("model: %s; camera %s %dx%d @ %.4g fps -> %s", matter.describe(), source.path, source.width,
                  source.height, float(source.fps), ", ".join(names))
         limit_threads(matter)

@@ -71,8 +71,8 @@ def run_cutout(input: str, output: str, settings: CutoutConfig, *, quiet: bool =
         source = stack.enter_context(open_source(input, hw_decode=settings.hw_codecs == "all"))
         sink = stack.enter_context(open_sinks(output, source, transparent=compositor.transparent, alpha_out=settings.alpha_out,
                                               audio=settings.audio, crf=settings.crf, preset=settings.preset, hw_codecs=hardware))
-        matter = stack.enter_context(make_matter(settings.model, weights=settings.weights, device=settings.device,
-                                                           precision=settings.precision))
+        matter = stack.enter_context(make_matter(settings.model, weights=settings.weights,
+                                                 device=settings.device, precision=settings.precision))
         batch = settings.batch or (8 if torch.device(matter.device).type == "cuda" else 1)
         log.info("model: %s%s", matter.describe(), f", {batch} frames a batch" if batch > 1 else "")
         log.info("video: %s", hwcodecs.describe(source, sink))

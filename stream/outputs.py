@@ -28,7 +28,7 @@ import numpy as np
 
 from model.errors import P3MError
 from stream.frames import Frame
-from stream.sinks import Sink
+from stream.sinks import Sink, tag_bt601, yuv420p_frame
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +168,8 @@ class StreamSink(Sink):
             stream.time_base = stream.codec_context.time_base = time_base
             stream.bit_rate = bitrate_kbps * 1000
             stream.options = options
+            if not transparent:
+                tag_bt601(stream.codec_context)
             self._stream = stream
             # Connect and write the header now, on the caller's thread: PyAV does it holding the GIL, which
             # would freeze every pipeline thread (the virtual camera too) if it happened on the first frame.
@@ -192,8 +194,11 @@ class StreamSink(Sink):
         pixels = frame.output if frame.output is not None else frame.image
         if self.transparent and pixels.shape[2] == 3 and frame.alpha is not None:
             pixels = np.dstack([pixels, (np.clip(frame.alpha, 0, 1) * 255 + 0.5).astype(np.uint8)])
-        fmt = "rgba" if pixels.shape[2] == 4 else "rgb24"
-        video = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format=fmt)
+        pixels = np.ascontiguousarray(pixels)
+        if pixels.shape[2] == 3 and self.width % 2 == 0 and self.height % 2 == 0:
+            video = yuv420p_frame(pixels)                   # OpenCV, without holding the GIL
+        else:
+            video = av.VideoFrame.from_ndarray(pixels, format="rgba" if pixels.shape[2] == 4 else "rgb24")
         pts = frame.pts if frame.pts is not None else round(time.perf_counter() * 1000)
         if frame.time_base is not None and frame.time_base != self.time_base:
             pts = round(pts * frame.time_base / self.time_base)

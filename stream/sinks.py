@@ -48,6 +48,20 @@ BT709 = 1          # AVCOL_PRI/TRC_BT709: sRGB's primaries (and the usual transf
 SMPTE170M = 6      # AVCOL_SPC_SMPTE170M: the BT.601 matrix we convert with, tagged so players invert the same one
 
 
+def tag_bt601(ctx: av.codec.context.CodecContext) -> None:
+    """Tag an encoder's output as what `yuv420p_frame` (and reformat with ITU601) writes: BT.601 matrix,
+    limited range, sRGB's BT.709 primaries and transfer."""
+    ctx.colorspace = SMPTE170M
+    ctx.color_primaries = ctx.color_trc = BT709
+    ctx.color_range = 1          # MPEG (limited) range
+
+
+def yuv420p_frame(rgb: np.ndarray) -> av.VideoFrame:
+    """An H×W×3 uint8 RGB image (even sizes) as a yuv420p frame, converted by OpenCV: 0.5 ms at 1080p with the
+    GIL released, where PyAV's reformat (swscale) takes 4.2 ms holding it while every other thread waits."""
+    return av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+
+
 @dataclass(frozen=True)
 class VideoFormat:
     """One encoder setting: codec, pixel format and default options (overridable per sink)."""
@@ -128,8 +142,6 @@ class VideoFileSink(Sink):
         if self.encoder.hardware:
             fmt = VideoFormat(self.encoder.name, fmt.pix_fmt, self.encoder.options)
         self.format = fmt
-        # RGB → yuv420p with OpenCV: 0.5 ms a 1080p frame without the GIL, where swscale (reformat) takes 4.2 ms
-        # holding it while every other pipeline thread waits. BT.601 matrix like swscale's fallback, tagged.
         self._opencv_yuv = fmt.pix_fmt == "yuv420p" and not fmt.lossless and width % 2 == 0 and height % 2 == 0
         self.fps = Fraction(fps)
         self.time_base = Fraction(time_base) if time_base else 1 / self.fps
@@ -155,10 +167,7 @@ class VideoFileSink(Sink):
         stream.codec_context.time_base = self.time_base
         stream.thread_type = "AUTO"      # frame threads: x264 at 720p 9.7 -> 7.3 ms a frame on 2 cores
         if not fmt.lossless and fmt.pix_fmt.startswith("yuv"):
-            ctx = stream.codec_context
-            ctx.colorspace = SMPTE170M
-            ctx.color_primaries = ctx.color_trc = BT709
-            ctx.color_range = 1          # MPEG (limited) range, what OpenCV and swscale write
+            tag_bt601(stream.codec_context)
         opts = dict(fmt.options)
         if fmt.codec == "libx264":      # crf/preset are x264's scales; VP9 keeps its own (see VP9 above)
             opts.update({k: str(v) for k, v in (("crf", crf), ("preset", preset)) if v is not None})
@@ -169,7 +178,7 @@ class VideoFileSink(Sink):
         """Encode one frame (and mux the audio up to its time)."""
         pixels, fmt = _pixels(frame, self.kind, self.width, self.height)
         if self._opencv_yuv and fmt == "rgb24":
-            video = av.VideoFrame.from_ndarray(cv2.cvtColor(pixels, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+            video = yuv420p_frame(pixels)
         else:
             video = av.VideoFrame.from_ndarray(pixels, format=fmt)
             if not self.format.lossless and self.format.pix_fmt.startswith("yuv"):

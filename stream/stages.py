@@ -264,7 +264,8 @@ class Compositor:
         frame.output = blend(frame.image, background, frame.alpha)
         return frame
 
-    def composite_tensor(self, images: torch.Tensor, alphas: torch.Tensor, sources: Sequence[np.ndarray]) -> torch.Tensor:
+    def composite_tensor(self, images: torch.Tensor, alphas: torch.Tensor,
+                         sources: Sequence[np.ndarray]) -> torch.Tensor:
         """`process` on a batch already on a device: N×H×W×3 uint8 `images` and N×H×W float `alphas` there →
         N×H×W×3 (or ×4, transparent) uint8 there. Backgrounds are rendered from the host `sources` as `process`
         renders them and uploaded; a still one once. Within one grey level of `process`."""
