@@ -138,7 +138,8 @@ class StreamSink(Sink):
     """A network stream for OBS or a streaming service, encoded for low latency (see the module table)."""
 
     def __init__(self, url: str, *, width: int, height: int, fps: float | Fraction, transparent: bool = False,
-                 bitrate_kbps: int = 2500, time_base: Fraction = Fraction(1, 1000)) -> None:
+                 bitrate_kbps: int = 2500, time_base: Fraction = Fraction(1, 1000),
+                 write_timeout_s: float = 5.0) -> None:
         scheme = url.split("://", 1)[0].lower() + "://" if "://" in url else ""
         if scheme not in STREAM_SCHEMES:
             raise P3MError(f"--stream-url {url!r}: unsupported protocol",
@@ -150,6 +151,10 @@ class StreamSink(Sink):
                            "chroma-key it in OBS")
         self.path, self.width, self.height, self.transparent = url, width, height, transparent
         self.time_base = time_base
+        if scheme == "tcp://" and not re.search(r"[?&]timeout=", url):
+            # A receiver that stops reading would block the live pipeline forever; FFmpeg's tcp timeout turns
+            # that into an error after `write_timeout_s` (rtmp:// has no such URL option: not covered).
+            url += f"{'&' if '?' in url else '?'}timeout={round(write_timeout_s * 1e6)}"
         fps = Fraction(fps).limit_denominator(1001)
         if transparent:
             container_format, codec, pix_fmt = "webm", "libvpx-vp9", "yuva420p"
@@ -175,7 +180,7 @@ class StreamSink(Sink):
             # would freeze every pipeline thread (the virtual camera too) if it happened on the first frame.
             self._container.start_encoding()
         except (av.FFmpegError, OSError) as e:
-            self._fail_open(url, e)
+            self._fail_open(self.path, e)
         self._last_pts: int | None = None
         self._closed = False
 

@@ -450,3 +450,31 @@ def test_unknown_live_option_lists_the_live_fields() -> None:
     with pytest.raises(ConfigError, match="unknown option") as e:
         load_live_config(webcam="x")
     assert "virtual_cam" in e.value.hint and "blur_faces" in e.value.hint
+
+
+_STUCK_SERVER = """
+import socket, sys, time
+server = socket.socket()
+server.bind(("127.0.0.1", int(sys.argv[1])))
+server.listen(1)
+connection, _ = server.accept()
+time.sleep(30)                             # accepts, never reads
+"""
+
+
+def test_a_tcp_receiver_that_stops_reading_is_an_error_not_a_hang() -> None:
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-c", _STUCK_SERVER, str(port)])
+    try:
+        _wait_listening(port)
+        sink = StreamSink(f"tcp://127.0.0.1:{port}", width=320, height=240, fps=30, write_timeout_s=1.0)
+        noise = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)   # fills the buffers fast
+        start = time.perf_counter()
+        with pytest.raises(P3MError, match="broke after") as e:
+            for i in range(100_000):
+                sink.write(Frame(index=i, image=np.roll(noise, i, axis=1), pts=i * 33))
+        assert time.perf_counter() - start < 15 and "network" in e.value.hint
+        sink.abort()
+    finally:
+        server.kill()
+        server.wait()
