@@ -27,6 +27,7 @@ fi
 echo "== CUDA tests (fast path parity, graph cache, device path, codec choice)"
 timeout 90 python3 -m pytest -q -p no:cacheprovider tests/model/test_fast.py tests/stream/test_device_matting.py \
     tests/stream/test_hwcodecs.py tests/stream/test_batching.py tests/stream/test_device_cutout.py 2>&1 | tee "$OUT/pytest.log" | tail -30
+timeout 30 python3 -m pytest -q -p no:cacheprovider tests/model/test_matters.py -k cuda 2>&1 | tail -3  # MediaPipe's are CPU-only
 echo "== benchmark"
 timeout 240 python3 bench/gpu_bench.py --budget 170 ${GPU_BENCH_ARGS:-} --json "$OUT/gpu_bench.json" 2>&1 | tee "$OUT/gpu_bench.log"
 [ "${SKIP_TRAIN:-0}" = 1 ] && exit 0
