@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import signal
 import sys
@@ -13,6 +12,7 @@ from typing import Iterator
 import click
 
 from model.errors import P3MError
+from stream.cli_common import model_options, setup_logging
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -156,12 +156,6 @@ def eval_(pred: str, gt: str, trimap: str | None, json_out: str | None, weights:
         write_json(report, json_out)
 
 
-def _setup_logging(quiet: bool) -> None:
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(levelname)s: %(message)s",
-                        force=True)
-    logging.getLogger("stream").setLevel(logging.WARNING if quiet else logging.INFO)
-
-
 @main.command()
 @click.argument("input")
 @click.option("--output", "-o", required=True,
@@ -170,12 +164,7 @@ def _setup_logging(quiet: bool) -> None:
 @click.option("--config", "-c", "config_file", default=None,
               help="YAML preset: a file or a name in configs/ (offline_cutout, transparent_overlay, ...). "
                    "Flags override it.")
-@click.option("--model", "-m", default=None, help="auto (default) | p3mnet | mediapipe.")
-@click.option("--weights", "-w", default=None, help="P3M-Net checkpoint; implies --model p3mnet under auto.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Where P3M-Net runs.")
-@click.option("--precision", type=click.Choice(["mixed", "fp16", "bf16", "fp32"]), default=None,
-              help="P3M-Net on CUDA: mixed (default, within 1/255 of float32), fp16 (2.5x faster, not within 1/255), "
-                   "bf16, fp32.")
+@model_options
 @click.option("--infer-size", type=int, default=None, help="Long side the model sees (multiple of 32; default 512).")
 @click.option("--upsample", type=click.Choice(["guided", "bilinear"]), default=None,
               help="Alpha upsampling: edge-aware guided filter (default) or plain bilinear.")
@@ -205,7 +194,7 @@ def cutout(input: str, output: str, config_file: str | None, quiet: bool, **opti
     """
     from stream.offline import cutout as run
 
-    _setup_logging(quiet)
+    setup_logging(quiet)
     result = run(input, output, config=config_file, quiet=quiet, **options)
     click.echo(result.summary(), err=True)
     if result.interrupted:
@@ -225,7 +214,7 @@ def demo(outdir: str, quiet: bool) -> None:
     from stream.offline import cutout as run
     from stream.demo import make_demo_clip
 
-    _setup_logging(quiet)
+    setup_logging(quiet)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     clip = make_demo_clip(out / "demo_input.mp4")

@@ -2,18 +2,11 @@
 `p3m` group (`main.add_command(live)`), whose error handling prints our P3MErrors as one line."""
 from __future__ import annotations
 
-import logging
-
 import click
 
 from stream.camera import BACKENDS, PIXEL_FORMATS
+from stream.cli_common import model_options, setup_logging
 from stream.faces import FACE_MODELS, STYLES
-
-
-def _setup_logging(quiet: bool) -> None:
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(levelname)s: %(message)s",
-                        force=True)
-    logging.getLogger("stream").setLevel(logging.WARNING if quiet else logging.INFO)
 
 
 @click.command("live", context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,12 +34,7 @@ def _setup_logging(quiet: bool) -> None:
               help="short: webcam distance (default); full: up to ~5 m.")
 @click.option("--config", "-c", "config_file", default="virtual_background", show_default=True,
               help="YAML preset: a file or a name in configs/. Flags override it.")
-@click.option("--model", "-m", default=None, help="auto (default) | p3mnet | mediapipe.")
-@click.option("--weights", "-w", default=None, help="P3M-Net checkpoint; implies --model p3mnet under auto.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Where P3M-Net runs.")
-@click.option("--precision", type=click.Choice(["mixed", "fp16", "bf16", "fp32"]), default=None,
-              help="P3M-Net on CUDA: mixed (default, within 1/255 of float32), fp16 (2.5x faster, not within 1/255), "
-                   "bf16, fp32.")
+@model_options
 @click.option("--infer-size", type=int, default=None, help="Long side the model sees (multiple of 32).")
 @click.option("--upsample", type=click.Choice(["guided", "bilinear"]), default=None, help="Alpha upsampling.")
 @click.option("--smoothing/--no-smoothing", default=None, help="Temporal alpha smoothing.")
@@ -75,6 +63,6 @@ def live(camera: str | None, config_file: str, stats: bool, duration: float | No
     """
     from stream.live import live as run
 
-    _setup_logging(quiet)
+    setup_logging(quiet)
     result = run(camera, config=config_file, stats=stats, duration=duration, quiet=True, **options)
     click.echo(result.summary(), err=True)
