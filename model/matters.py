@@ -194,12 +194,13 @@ class MediaPipeMatter(Matter):
 
 
 # name -> factory(weights, device) -> Matter
-MatterFactory = Callable[[Path | None, str], Matter]
+MatterFactory = Callable[[Path | None, str, str], Matter]   # (weights, device, precision)
 _REGISTRY: dict[str, MatterFactory] = {}
 
 
 def register_matter(name: str, factory: MatterFactory) -> None:
-    """Make `make_matter(name, weights, device)` call `factory(weights, device)`; replaces any earlier entry."""
+    """Make `make_matter(name, weights, device, precision=…)` call `factory(weights, device, precision)`;
+    replaces any earlier entry."""
     if name == "auto":
         raise ValueError("'auto' is reserved for make_matter's own choice")
     _REGISTRY[name] = factory
@@ -226,16 +227,13 @@ def make_matter(name: str = "auto", weights: str | Path | None = None, device: s
         name = "p3mnet" if weights is not None else "mediapipe"
     if name not in _REGISTRY:
         raise P3MError(f"unknown model {name!r}", f"use one of: {', '.join(matter_names())}")
-    weights = Path(weights) if weights is not None else None
-    if name == "p3mnet" and _REGISTRY[name] is _p3mnet:
-        return _p3mnet(weights, device, precision=precision)
-    if precision != "mixed":
+    if name != "p3mnet" and precision != "mixed":
         raise P3MError(f"precision {precision} is a P3M-Net setting; the model here is {name}",
                        "drop --precision, or give P3M-Net weights")
-    return _REGISTRY[name](weights, device)
+    return _REGISTRY[name](Path(weights) if weights is not None else None, device, precision)
 
 
-def _p3mnet(weights: Path | None, device: str, precision: str = "mixed") -> Matter:
+def _p3mnet(weights: Path | None, device: str, precision: str) -> Matter:
     if weights is None:
         raise P3MError("P3M-Net needs weights",
                        f"give --weights PATH, or put a checkpoint at {default_weights_path()}")
@@ -243,7 +241,7 @@ def _p3mnet(weights: Path | None, device: str, precision: str = "mixed") -> Matt
 
 
 def _mediapipe(variant: str) -> MatterFactory:
-    def factory(weights: Path | None, device: str) -> Matter:
+    def factory(weights: Path | None, device: str, precision: str) -> Matter:
         if weights is not None:
             raise P3MError(f"the MediaPipe model takes no weights (got {weights})",
                            "drop --weights, or use --model p3mnet to run those weights")

@@ -141,7 +141,8 @@ def test_auto_without_weights_is_the_bundled_mediapipe(no_user_config):
 
 def test_auto_prefers_p3mnet_given_or_found_weights(no_user_config, tmp_path, monkeypatch):
     seen = []
-    monkeypatch.setitem(matters._REGISTRY, "p3mnet", lambda weights, device: seen.append((weights, device)))
+    monkeypatch.setitem(matters._REGISTRY, "p3mnet",
+                        lambda weights, device, precision: seen.append((weights, device)))
     make_matter("auto", weights=tmp_path / "given.pth", device="cpu")
     assert seen == [(tmp_path / "given.pth", "cpu")]
 
@@ -178,7 +179,7 @@ def test_explicit_names_and_their_errors(no_user_config, tmp_path):
 
 def test_register_a_test_double(monkeypatch):
     monkeypatch.setattr(matters, "_REGISTRY", dict(matters._REGISTRY))
-    register_matter("colour-key", lambda weights, device: ColourKeyMatter())
+    register_matter("colour-key", lambda weights, device, precision: ColourKeyMatter())
     assert "colour-key" in matter_names() and matter_names()[0] == "auto"
     rgb = np.zeros((4, 6, 3), np.uint8)
     rgb[..., 1] = 255
@@ -186,7 +187,7 @@ def test_register_a_test_double(monkeypatch):
     with make_matter("colour-key") as m:
         np.testing.assert_array_equal(m(rgb), np.pad(np.ones((2, 2), np.float32), ((1, 1), (2, 2))))
     with pytest.raises(ValueError, match="reserved"):
-        register_matter("auto", lambda weights, device: ColourKeyMatter())
+        register_matter("auto", lambda weights, device, precision: ColourKeyMatter())
 
 
 def test_precision_reaches_p3mnet_and_other_models_refuse_it(no_user_config, tmp_path, monkeypatch, caplog):

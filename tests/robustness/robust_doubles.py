@@ -68,4 +68,4 @@ class LoadingMatter(KeyMatter):
 
 def register() -> None:
     for cls in (KeyMatter, FailingMatter, SlowMatter, LoadingMatter):
-        register_matter(cls.name, lambda weights, device, cls=cls: cls())
+        register_matter(cls.name, lambda weights, device, precision, cls=cls: cls())

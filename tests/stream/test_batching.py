@@ -34,7 +34,7 @@ class RedKey(Matter):
         return "red key (batching test)"
 
 
-register_matter("red-key-batch", lambda weights, device: RedKey())
+register_matter("red-key-batch", lambda weights, device, precision: RedKey())
 
 
 class Recorder:

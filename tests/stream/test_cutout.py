@@ -43,8 +43,8 @@ class InterruptingMatter(RedKeyMatter):
         return super().__call__(rgb)
 
 
-register_matter("red-key", lambda weights, device: RedKeyMatter())
-register_matter("interrupting", lambda weights, device: InterruptingMatter())
+register_matter("red-key", lambda weights, device, precision: RedKeyMatter())
+register_matter("interrupting", lambda weights, device, precision: InterruptingMatter())
 
 
 def matte_frames(path: Path) -> list[np.ndarray]:

@@ -26,7 +26,7 @@ class Zero(Matter):
         return "zero (hw codec test)"
 
 
-register_matter("zero-hw", lambda weights, device: Zero())
+register_matter("zero-hw", lambda weights, device, precision: Zero())
 
 
 @pytest.fixture

@@ -94,8 +94,8 @@ class ConstantMatter(Matter):
 
 @pytest.fixture(autouse=True)
 def test_models(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(matters._REGISTRY, "test-slow", lambda weights, device: ConstantMatter(0.12))
-    monkeypatch.setitem(matters._REGISTRY, "test-fast", lambda weights, device: ConstantMatter(0.0))
+    monkeypatch.setitem(matters._REGISTRY, "test-slow", lambda weights, device, precision: ConstantMatter(0.12))
+    monkeypatch.setitem(matters._REGISTRY, "test-fast", lambda weights, device, precision: ConstantMatter(0.0))
 
 
 def _strictly_increasing(values: list[int]) -> bool:
@@ -206,7 +206,7 @@ def test_alpha_reuse_reports_the_worker_error_in_the_compose_path() -> None:
 
 
 def test_a_model_error_ends_the_live_job(vcam, monkeypatch) -> None:
-    monkeypatch.setitem(matters._REGISTRY, "test-broken", lambda w, d: _Broken())
+    monkeypatch.setitem(matters._REGISTRY, "test-broken", lambda w, d, p: _Broken())
     with pytest.raises(Exception, match="model exploded"):
         live(SyntheticCamera(SIZE, FPS, seconds=1.0), model="test-broken", **LIVE)
 
