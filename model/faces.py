@@ -8,6 +8,7 @@ import numpy as np
 
 from .errors import P3MError
 from .matters import ASSETS
+from .mediapipe_import import import_mediapipe
 from .native import quiet_native_stderr
 
 FACE_MODELS = {"short": "face_detection_short_range.tflite",           # faces within ~2 m: webcams
@@ -53,7 +54,8 @@ class FaceDetector:
         if not path.is_file():
             raise P3MError(f"bundled face model missing: {path}",
                            "reinstall p3m-stream, or run python model/assets/extract_assets.py")
-        from mediapipe.tasks.python import BaseOptions, vision  # deferred: slow import, native runtime
+        import_mediapipe()              # deferred: native runtime; its unused plotting helpers skipped
+        from mediapipe.tasks.python import BaseOptions, vision
 
         options = vision.FaceDetectorOptions(base_options=BaseOptions(model_asset_path=str(path)),
                                              running_mode=vision.RunningMode.IMAGE,

@@ -20,6 +20,7 @@ import torch
 
 from model.errors import P3MError
 from model.inference import IMAGENET_MEAN, IMAGENET_STD
+from model.mediapipe_import import import_mediapipe
 from model.native import quiet_native_stderr
 from model.devices import resolve_device
 from model.fast import PRECISIONS
@@ -159,7 +160,8 @@ class MediaPipeMatter(Matter):
         if not model.is_file():
             raise P3MError(f"bundled MediaPipe model missing: {model}",
                            "reinstall p3m-stream, or run python model/assets/extract_assets.py")
-        from mediapipe.tasks.python import BaseOptions, vision  # deferred: slow import, native runtime
+        import_mediapipe()              # deferred: native runtime; its unused plotting helpers skipped
+        from mediapipe.tasks.python import BaseOptions, vision
 
         self.variant = variant
         # IMAGE mode: VIDEO mode gave bit-identical masks (the segmenter keeps no temporal state) but
