@@ -17,7 +17,7 @@ import torch
 from stream.device_matting import DeviceMatting
 from stream.frames import Frame
 from stream.pipeline import Stage
-from stream.stages import Compositor, MattingStage, TemporalSmoother
+from stream.stages import Compositor, MattingStage, TemporalSmoother, matting_steps
 
 
 class DeviceCutout:
@@ -65,7 +65,7 @@ class DeviceCutout:
 def middle_stages(matting: MattingStage, smoother: TemporalSmoother, compositor: Compositor, *,
                   keep_alpha: bool = True) -> list[Stage]:
     """The offline job's stages between source and sink: one DeviceCutout when matting runs on CUDA, else
-    the model, the upsampling (MattingStage.split), the smoother and the compositor on four threads."""
+    the model, the smoother, the upsampling (`matting_steps`) and the compositor on four threads."""
     if matting.device_path is None:
-        return [*matting.split(), smoother, compositor]
+        return [*matting_steps(matting, smoother), compositor]
     return [DeviceCutout(matting, smoother, compositor, keep_alpha=keep_alpha)]

@@ -40,7 +40,7 @@ from stream.outputs import BackgroundSink, PreviewSink, RepeatLast, StreamSink, 
 from stream.pipeline import POLL_S, Cancelled, Pipeline, Stage, Stats, cancel_on_signals
 from stream.sinks import Sink, TeeSink, open_sink
 from stream.sources import Source
-from stream.stages import Compositor, MattingStage, TemporalSmoother
+from stream.stages import Compositor, MattingStage, TemporalSmoother, matting_steps
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class AlphaReuse:
     frame's (`reused`). When the worker is idle and its recent time is within `wait_s`, the frame waits up
     to `wait_s` for its own alpha. The first frame waits for the first alpha: nothing leaves unmatted.
 
-    The worker runs `stages` (matting, smoothing) and closes them on its own thread.
+    The worker runs `stages` (matting and smoothing: `matting_steps`) and closes them on its own thread.
     """
 
     name = "alpha"
@@ -280,9 +280,9 @@ def run_live(camera: str | Source | None, settings: LiveConfig, *, stats: bool =
         log.info("model: %s; camera %s %dx%d @ %.4g fps -> %s", matter.describe(), source.path, source.width,
                  source.height, float(source.fps), ", ".join(names))
         limit_threads(matter)
-        reuse = AlphaReuse([MattingStage(matter, infer_size=settings.infer_size, upsample=settings.upsample),
-                            TemporalSmoother(strength=settings.smoothing_strength, enabled=settings.smoothing)],
-                           wait_s=settings.alpha_wait_ms / 1000)
+        matting = MattingStage(matter, infer_size=settings.infer_size, upsample=settings.upsample)
+        smoother = TemporalSmoother(strength=settings.smoothing_strength, enabled=settings.smoothing)
+        reuse = AlphaReuse(matting_steps(matting, smoother), wait_s=settings.alpha_wait_ms / 1000)
         stack.callback(reuse.close)
         stages: list[Stage] = [reuse, compositor]
         if settings.blur_faces:

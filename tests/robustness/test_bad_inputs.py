@@ -132,7 +132,8 @@ def test_ten_bit_input_is_converted_to_8_bit_rgb(inputs, tmp_path):
     rgba = frames[3].to_ndarray(format="rgba").astype(int)
     expected = rm.image(3)
     assert np.abs(rgba[..., :3] - expected).mean() < 4
-    assert rgba[12:20, 4:10, 3].min() > 200 and rgba[40:, :, 3].max() < 30   # alpha on the red square only
+    # Alpha on the red square only; the guided filter softens the square's border rows to ~183.
+    assert rgba[12:20, 4:10, 3].min() > 150 and rgba[40:, :, 3].max() < 30
 
 
 # --- outputs that cannot be written ----------------------------------------------------------------------

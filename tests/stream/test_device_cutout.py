@@ -50,20 +50,21 @@ def test_one_device_stage_gives_what_the_three_stages_give(background, smoothing
         assert np.abs(mine[3].alpha - raw[3].alpha).max() > 0.01
 
 
-def test_on_the_cpu_the_matting_stage_is_split_in_two_and_gives_the_same_alpha():
+def test_on_the_cpu_the_smoother_works_between_the_model_and_the_upsampling():
     matting, smoother, compositor = MattingStage(KeyMatter(), infer_size=64), TemporalSmoother(), Compositor()
     stages = middle_stages(matting, smoother, compositor)
-    assert [getattr(s, "name", None) for s in stages[:2]] == ["matting", "upsampling"]
-    assert stages[2:] == [smoother, compositor]
-    model, upsampling = stages[:2]
+    assert [getattr(s, "name", None) for s in stages] == ["matting", None, "upsampling", None]
+    assert stages[1] is smoother and stages[3] is compositor
+    model, _, upsampling = stages[:3]
     two, one = frames(3), frames(3)
     model.process_batch(two[:2])
     model.process(two[2])
     for a, b in zip(two, one):
+        assert a.alpha.shape == matting.infer_shape(*a.image.shape[:2])    # what the smoother gets
         upsampling.process(a)
         matting.process(b)
-        np.testing.assert_array_equal(a.alpha, b.alpha)
-        assert "matting" not in a.extras          # the low-resolution results do not travel further
+        np.testing.assert_array_equal(a.alpha, b.alpha)   # without the smoother: the unsplit stage's alpha
+        assert "matting" not in a.extras          # the shrunk image does not travel further
     with pytest.raises(ValueError, match="CUDA"):
         DeviceCutout(matting, smoother, compositor)
 
