@@ -176,7 +176,8 @@ def eval_(pred: str, gt: str, trimap: str | None, json_out: str | None, weights:
 @click.option("--preset", default=None, help="x264 preset (default veryfast).")
 @click.option("--audio/--no-audio", default=None, help="Copy the input's audio (default) or drop it.")
 @click.option("--alpha-out", default=None, help="Also write the matte as a grayscale video (.mp4/.mov, or .mkv lossless).")
-@click.option("--batch", type=int, default=None, help="Frames matted together (default: 8 on a GPU, 1 on the CPU).")
+@click.option("--batch", type=int, default=None,
+              help="Frames matted together (default: 8 for P3M-Net on a GPU, 2 for the bundled model, else 1).")
 @click.option("--hw-codecs", type=click.Choice(["auto", "all", "off"]), default=None,
               help="auto (default): NVENC where it works here, CPU decoding; all: NVDEC too; off: CPU codecs only.")
 @click.option("--blur-faces/--no-blur-faces", default=None,

@@ -51,7 +51,7 @@ class CutoutConfig(Settings):
     blur_faces: bool = False          # pixelate or blur every face in the output (stream/faces.py)
     blur_style: str = "pixelate"      # pixelate | gaussian
     face_model: str = "short"         # short (webcam distance) | full (up to ~5 m)
-    batch: int | None = None          # frames matted together offline; None: 8 on CUDA (fastest there), 1 on the CPU
+    batch: int | None = None          # frames matted together offline; None: the model's (Matter.offline_batch)
     hw_codecs: str = "auto"           # auto: NVENC where it works, CPU decoding | all: NVDEC too | off
 
     def __post_init__(self) -> None:

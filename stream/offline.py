@@ -73,7 +73,7 @@ def run_cutout(input: str, output: str, settings: CutoutConfig, *, quiet: bool =
                                               audio=settings.audio, crf=settings.crf, preset=settings.preset, hw_codecs=hardware))
         matter = stack.enter_context(make_matter(settings.model, weights=settings.weights,
                                                  device=settings.device, precision=settings.precision))
-        batch = settings.batch or (8 if torch.device(matter.device).type == "cuda" else 1)
+        batch = settings.batch or matter.offline_batch
         log.info("model: %s%s", matter.describe(), f", {batch} frames a batch" if batch > 1 else "")
         log.info("video: %s", hwcodecs.describe(source, sink))
         limit_threads(matter)

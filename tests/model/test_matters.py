@@ -78,6 +78,21 @@ def test_mediapipe_masks_are_copies(shared, segmenter):
     assert np.abs(first - second).mean() > 0.05
 
 
+def test_mediapipe_batches_run_on_several_segmenters_with_the_masks_of_one_by_one(shared):
+    first, _ = _portrait(shared, "p_015cd10e")
+    others = (_portrait(shared, stem)[0] for stem in ("p_0865636e", "p_22fc0130"))
+    images = [first, *(cv2.resize(other, first.shape[1::-1]) for other in others)]
+    with MediaPipeMatter() as m:
+        one_by_one = [m(image) for image in images]
+        for batch in (images, images[:2], images):          # segmenters made once, then reused
+            for a, b in zip(m.matte_batch(batch), one_by_one):
+                np.testing.assert_array_equal(a, b)
+        assert len(m._spares) == 2
+        assert MediaPipeMatter.offline_batch == 2
+    with pytest.raises(RuntimeError, match="after close"):
+        m.matte_batch(images)
+
+
 def test_mediapipe_landscape_variant_and_lifecycle(shared):
     rgb, ref = _portrait(shared, "p_015cd10e")
     with MediaPipeMatter("landscape") as m:

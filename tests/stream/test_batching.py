@@ -37,6 +37,20 @@ class RedKey(Matter):
 register_matter("red-key-batch", lambda weights, device, precision: RedKey())
 
 
+class CountingRedKey(RedKey):
+    """RedKey that asks for batches of 3 and records the batch sizes it is given."""
+
+    offline_batch = 3
+    batches: list[int] = []
+
+    def matte_batch(self, rgbs):
+        CountingRedKey.batches.append(len(rgbs))
+        return super().matte_batch(rgbs)
+
+
+register_matter("red-key-counting", lambda weights, device, precision: CountingRedKey())
+
+
 class Recorder:
     """A stage that records how it was called."""
 
@@ -107,6 +121,12 @@ def test_cutout_with_a_batch_writes_the_same_matte(clip: Path, tmp_path: Path):
         assert result.frames == N
         mattes[batch] = [f.to_ndarray(format="gray") for f in decoded_video(tmp_path / f"matte{batch}.mkv")]
     assert len(mattes[1]) == N and all(np.array_equal(a, b) for a, b in zip(mattes[1], mattes[4]))
+
+
+def test_without_batch_the_job_takes_the_models_own(clip: Path, tmp_path: Path):
+    CountingRedKey.batches.clear()
+    assert cutout(clip, tmp_path / "out.mp4", model="red-key-counting", infer_size=64, quiet=True).frames == N
+    assert sum(CountingRedKey.batches) == N and set(CountingRedKey.batches[:-1]) == {3}   # the last may be short
 
 
 def test_the_cli_takes_batch_and_hw_codecs(clip: Path, tmp_path: Path):
