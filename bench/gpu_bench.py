@@ -298,7 +298,7 @@ def run_live(device: str, size: tuple[int, int], fps: float, seconds: float, inf
     """Capture → sink latency through the live pipeline (drop-stale queues), a paced synthetic camera."""
     from model.matters import P3MNetMatter
     from stream.pipeline import Pipeline
-    from stream.stages import Compositor, MattingStage, TemporalSmoother
+    from stream.stages import Compositor, MattingStage, TemporalSmoother, matting_steps
 
     try:
         from stream.camera import SyntheticCamera
@@ -314,7 +314,7 @@ def run_live(device: str, size: tuple[int, int], fps: float, seconds: float, inf
     smoother = TemporalSmoother()
     try:
         from stream.live import AlphaReuse     # the live job's arrangement: matting on its own worker
-        stages: list[Any] = [AlphaReuse([matting, smoother]), Compositor("green")]
+        stages: list[Any] = [AlphaReuse(matting_steps(matting, smoother)), Compositor("green")]
         arrangement = "AlphaReuse(matting, smoothing) → compositor (as stream.live)"
     except ImportError:
         stages = [matting, smoother, Compositor("green")]

@@ -153,7 +153,7 @@ class MediaPipeMatter(Matter):
 
     Two models: `general` (256×256 input) and `landscape` (144×256). `auto` gives each image the one whose
     input shape is nearer its own: landscape for images wider than 4:3, general for the rest. On 16:9
-    frames of the 14 P3M portraits the two are equally close to P3M-Net (mean |Δα| 0.030 vs 0.034, each
+    frames of the 14 P3M portraits the two are equally close to P3M-Net (mean |Δα| 0.030 vs 0.033-0.036, each
     nearer on about half) and landscape costs two thirds (4.5 vs 6.6 ms); on the portraits' own, mostly
     upright shapes general is twice as close.
     """
