@@ -298,7 +298,8 @@ def run_live(device: str, size: tuple[int, int], fps: float, seconds: float, inf
     """Capture → sink latency through the live pipeline (drop-stale queues), a paced synthetic camera."""
     from model.matters import P3MNetMatter
     from stream.pipeline import Pipeline
-    from stream.stages import Compositor, MattingStage, TemporalSmoother, matting_steps
+    from stream.device_cutout import matting_steps
+    from stream.stages import Compositor, MattingStage, TemporalSmoother
 
     try:
         from stream.camera import SyntheticCamera

@@ -6,7 +6,9 @@ and the composite come down once, and nothing in between touches the host.
                     ─download─▶ frame.alpha, frame.output
 
 The offline job uses it in place of its matting, smoothing and compositing stages when the matter runs on
-CUDA. The same stage objects do the work, so options mean the same; it also runs on the CPU, for tests.
+CUDA; the live job's matting worker uses it without compositing (its frames are composited with whichever
+alpha is newest). The same stage objects do the work, so options mean the same; it also runs on the CPU,
+for tests. `matting_steps` and `middle_stages` pick between it and the CPU stages.
 Measured on an H200 machine at 1080p (bench/RESULTS.md): on its own it gained nothing, because the sink's
 colour conversion held the GIL; with that moved to OpenCV, 54-65 fps.
 """
@@ -17,24 +19,26 @@ import torch
 from stream.device_matting import DeviceMatting
 from stream.frames import Frame
 from stream.pipeline import Stage
-from stream.stages import Compositor, MattingStage, TemporalSmoother, matting_steps
+from stream.stages import Compositor, MattingStage, TemporalSmoother
 
 
 class DeviceCutout:
     """One stage for `matting` → `smoother` → `compositor` on `device_path`'s device (default: the matting
     stage's own device path). Without `keep_alpha` only the composite comes back (`frame.alpha` stays None:
-    nothing after compositing reads it but a matte output). Closes all three."""
+    nothing after compositing reads it but a matte output); without a compositor only the alpha does.
+    Closes all of them."""
 
-    name = "matting+smoothing+compositing on device"
-
-    def __init__(self, matting: MattingStage, smoother: TemporalSmoother, compositor: Compositor,
+    def __init__(self, matting: MattingStage, smoother: TemporalSmoother, compositor: Compositor | None,
                  device_path: DeviceMatting | None = None, *, keep_alpha: bool = True) -> None:
         path = device_path or matting.device_path
         if path is None:
             raise ValueError("DeviceCutout needs a matting stage whose matter runs on CUDA (or a device_path)")
+        if compositor is None and not keep_alpha:
+            raise ValueError("DeviceCutout without a compositor must keep the alpha: it is all that comes back")
         self.matting, self.smoother, self.compositor, self.path = matting, smoother, compositor, path
         self.batch_size = matting.batch_size
         self.keep_alpha = keep_alpha
+        self.name = "matting+smoothing" + ("+compositing" if compositor is not None else "") + " on device"
 
     def process(self, frame: Frame) -> Frame:
         return self.process_batch([frame])[0]
@@ -46,20 +50,33 @@ class DeviceCutout:
                 alphas = alphas.clone()          # the graph overwrites its output; the smoother keeps one
                 if self.smoother.active:
                     alphas = torch.stack([self.smoother.smooth(a, f.image) for a, f in zip(alphas, group)])
-                composite = self.compositor.composite_tensor(images, alphas, [f.image for f in group])
+                wanted = [alphas] if self.keep_alpha else []
+                if self.compositor is not None:
+                    wanted.insert(0, self.compositor.composite_tensor(images, alphas, [f.image for f in group]))
+            hosts = self.path.download(*wanted)
+            if self.compositor is not None:
+                for frame, output in zip(group, hosts.pop(0)):
+                    frame.output = output.numpy()
             if self.keep_alpha:
-                host_composites, host_alphas = self.path.download(composite, alphas)
-                for frame, alpha in zip(group, host_alphas):
+                for frame, alpha in zip(group, hosts.pop(0)):
                     frame.alpha = alpha.numpy()
-            else:
-                (host_composites,) = self.path.download(composite)
-            for frame, output in zip(group, host_composites):
-                frame.output = output.numpy()
         return frames
 
     def close(self) -> None:
         for stage in (self.matting, self.smoother, self.compositor):
-            stage.close()
+            if stage is not None:
+                stage.close()
+
+
+def matting_steps(matting: MattingStage, smoother: TemporalSmoother) -> list[Stage]:
+    """Matting and temporal smoothing as pipeline stages. On the CPU: model, smoother, upsampling; the smoother
+    blends the model-resolution alpha (a sixth of the pixels at 720p: 0.2 instead of 1.4 ms) and the guided
+    upsampling then fits the blend to the current frame's edges. On CUDA: one DeviceCutout without
+    compositing, which smooths the full-resolution alpha on the device before it comes down."""
+    if matting.device_path is not None:
+        return [DeviceCutout(matting, smoother, None)]
+    model, upsampling = matting.split()
+    return [model, smoother, upsampling]
 
 
 def middle_stages(matting: MattingStage, smoother: TemporalSmoother, compositor: Compositor, *,

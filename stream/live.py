@@ -33,6 +33,7 @@ from model.errors import P3MError
 from model.matters import make_matter
 from stream.camera import BACKENDS, PIXEL_FORMATS, LiveSource, open_camera, parse_size
 from stream.config import ConfigError, CutoutConfig
+from stream.device_cutout import matting_steps
 from stream.offline import limit_threads
 from stream.faces import FACE_MODELS, STYLES, FaceBlur
 from stream.frames import Frame
@@ -40,7 +41,7 @@ from stream.outputs import BackgroundSink, PreviewSink, RepeatLast, StreamSink, 
 from stream.pipeline import POLL_S, Cancelled, Pipeline, Stage, Stats, cancel_on_signals
 from stream.sinks import Sink, TeeSink, open_sink
 from stream.sources import Source
-from stream.stages import Compositor, MattingStage, TemporalSmoother, matting_steps
+from stream.stages import Compositor, MattingStage, TemporalSmoother
 
 log = logging.getLogger(__name__)
 

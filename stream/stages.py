@@ -163,17 +163,6 @@ class _UpsampleStep:
         self.matting.close()
 
 
-def matting_steps(matting: MattingStage, smoother: TemporalSmoother) -> list[Stage]:
-    """Matting and temporal smoothing as pipeline stages. On the CPU: model, smoother, upsampling; the smoother
-    blends the model-resolution alpha (a sixth of the pixels at 720p: 0.2 instead of 1.4 ms) and the guided
-    upsampling then fits the blend to the current frame's edges. A CUDA matting stage upsamples on the
-    device in one go; the smoother follows it."""
-    if matting.device_path is not None:
-        return [matting, smoother]
-    model, upsampling = matting.split()
-    return [model, smoother, upsampling]
-
-
 def _shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Downscale to `size` (width, height): exact 2× box averages while the image is at least twice the size,
     then bilinear. Within a grey level of OpenCV's area resize (0.8 at 720p → 512×288) and as good for the

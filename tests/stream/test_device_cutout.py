@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from model.matters import P3MNetMatter
-from stream.device_cutout import DeviceCutout, middle_stages
+from stream.device_cutout import DeviceCutout, matting_steps, middle_stages
 from stream.device_matting import DeviceMatting
 from stream.stages import Compositor, MattingStage, TemporalSmoother
 from test_device_matting import KeyMatter, cuda, frames, scene
@@ -93,3 +93,23 @@ def test_without_keep_alpha_only_the_composite_comes_back():
                         keep_alpha=False).process(frames(1)[0])
     assert bare.alpha is None and kept.alpha is not None
     np.testing.assert_array_equal(bare.output, kept.output)
+
+
+def test_without_a_compositor_only_the_smoothed_alpha_comes_back():
+    # The live job's matting worker on CUDA: smoothing on the device, the compose path composites.
+    matting = MattingStage(KeyMatter(), infer_size=64)
+    path = DeviceMatting(KeyMatter(), matting.infer_shape)
+    reference = three_stages(matting, path, "green", True, frames(5))
+    matting.device_path = path                       # as a CUDA matter's stage has one
+    (stage,) = matting_steps(matting, TemporalSmoother())
+    assert isinstance(stage, DeviceCutout) and stage.name == "matting+smoothing on device"
+    mine = [stage.process(frame) for frame in frames(5)]
+    for a, b in zip(reference, mine):
+        np.testing.assert_allclose(b.alpha, a.alpha, rtol=0, atol=1e-6)
+        assert b.output is None
+    raw = frames(5)
+    path.alphas(raw)
+    assert np.abs(mine[3].alpha - raw[3].alpha).max() > 0.01      # smoothing really ran on the moving edge
+    with pytest.raises(ValueError, match="keep the alpha"):
+        DeviceCutout(matting, TemporalSmoother(), None, keep_alpha=False)
+
