@@ -10,8 +10,8 @@ import pytest
 
 from model.errors import P3MError
 from model.matters import Matter
-from stream.frames import Frame
 from stream.device_cutout import matting_steps
+from stream.frames import Frame
 from stream.stages import Compositor, MattingStage, TemporalSmoother, blend, cover_fit
 
 GREEN = (0, 255, 0)
