@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -28,6 +30,14 @@ def test_help_is_useful(command, words):
     assert result.exit_code == 0
     for word in words:
         assert word in result.output
+
+
+def test_help_loads_neither_torch_nor_mediapipe():
+    # `p3m --help` answered in ~2 s while the CLI's first import (model.errors) loaded torch; now ~0.3 s.
+    code = "import sys; from stream.cli import main; print([m for m in ('torch', 'mediapipe') if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_image_command_matches_the_official_resize_result(shared, seed3_pth, tmp_path):
