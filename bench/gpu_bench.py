@@ -296,7 +296,7 @@ class _capture_logs(contextlib.AbstractContextManager):
 def run_live(device: str, size: tuple[int, int], fps: float, seconds: float, infer_size: int,
              weights: Path) -> dict[str, Any]:
     """Capture → sink latency through the live pipeline (drop-stale queues), a paced synthetic camera."""
-    from model.matters import P3MNetMatter
+    from model.p3mnet_matter import P3MNetMatter
     from stream.pipeline import Pipeline
     from stream.device_cutout import matting_steps
     from stream.stages import Compositor, MattingStage, TemporalSmoother

@@ -3,6 +3,8 @@
 A Matter sees one RGB image at the (reduced) resolution chosen by the caller and returns its alpha at
 that resolution; resizing, upsampling and video are the stages' business. `make_matter` picks one by
 name from a small registry, which tests extend with their own doubles through `register_matter`.
+P3M-Net's matter lives in model/p3mnet_matter.py: it loads torch, which this module and the bundled
+model do not.
 
 Where `auto` looks for P3M-Net weights: `$XDG_CONFIG_HOME/p3m-stream/p3mnet.pth`, or
 `~/.config/p3m-stream/p3mnet.pth` when XDG_CONFIG_HOME is unset.
@@ -14,17 +16,16 @@ import os
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
-import torch
 
 from model.errors import P3MError
-from model.inference import IMAGENET_MEAN, IMAGENET_STD
 from model.mediapipe_import import import_mediapipe
 from model.native import quiet_native_stderr
-from model.devices import resolve_device
-from model.fast import PRECISIONS
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ class Matter(ABC):
     def matte_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """N×3×h×w float RGB (0-255) on `device` → N×1×h×w float32 alpha there: the matting stage's device
         path. This default rounds each image to uint8 and calls the matter (a round trip through the host)."""
+        import torch
+
         images = x.detach().round().clamp(0, 255).to("cpu", torch.uint8).permute(0, 2, 3, 1).numpy()
         alphas = [torch.from_numpy(np.asarray(self(image), np.float32)) for image in images]
         return torch.stack(alphas)[:, None].to(x.device)
@@ -67,85 +70,6 @@ class Matter(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class P3MNetMatter(Matter):
-    """P3M-Net's fused alpha: ImageNet-normalised float32 input, CUDA when available.
-
-    On CUDA it runs the fast path (model/fast.py): BN folded, `precision` (default mixed: within 1/255 of
-    float32), channels_last, CUDA graphs (`cuda_graph`), optionally torch.compile. The CPU path is float32.
-    """
-
-    name = "p3mnet"
-    size_multiple = 32
-
-    def __init__(self, weights: str | Path, device: str = "auto", *, precision: str = "mixed",
-                 cuda_graph: bool = True, compile: str | None = None) -> None:
-        from model.checkpoint import load_p3mnet  # raises CheckpointError (a P3MError) for a bad file
-
-        if precision not in PRECISIONS:
-            raise P3MError(f"unknown precision {precision!r}", f"use one of: {', '.join(PRECISIONS)}")
-        self.device = resolve_device(device)
-        if self.device == "cpu" and precision != "mixed":
-            log.info("precision %s applies on CUDA; on the CPU P3M-Net runs in float32", precision)
-        self.weights = Path(weights).expanduser()
-        self.net = load_p3mnet(self.weights, device=self.device)
-        # channels_last: 475 vs 675 ms at 512×288 on 2 CPU cores, identical fused alpha.
-        self._memory_format = torch.channels_last if self.device == "cpu" else torch.contiguous_format
-        self.net.to(memory_format=self._memory_format)
-        self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1) * 255
-        self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255
-        self.fast = None
-        if self.device == "cuda":
-            from model.fast import FastP3MNet
-
-            self.fast = FastP3MNet(self.net, self.device, precision=precision, cuda_graph=cuda_graph, compile=compile)
-            self.net = None          # the fast path holds its own (folded) copy
-            self.graph_safe = self.fast.graph_safe
-            self.offline_batch = 8    # 1.11 vs 2.38 ms a frame at 512×288 on an H200 (fp16; bench/RESULTS.md)
-
-    @torch.inference_mode()
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        h, w = rgb.shape[:2]
-        if h % 32 or w % 32:
-            raise ValueError(f"P3M-Net input must be a multiple of 32 on both sides, got {w}×{h}")
-        x = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device).permute(2, 0, 1)[None].float()
-        return self._alpha(x)[0, 0].float().cpu().numpy()
-
-    @torch.inference_mode()
-    def matte_batch(self, rgbs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """One forward for all images when they share a size (else one each); same mattes as one by one."""
-        if len(rgbs) < 2 or len({rgb.shape for rgb in rgbs}) > 1:
-            return [self(rgb) for rgb in rgbs]
-        h, w = rgbs[0].shape[:2]
-        if h % 32 or w % 32:
-            raise ValueError(f"P3M-Net input must be a multiple of 32 on both sides, got {w}×{h}")
-        x = torch.from_numpy(np.stack(rgbs)).to(self.device).permute(0, 3, 1, 2).float()
-        alpha = self._alpha(x)[:, 0].float().cpu().numpy()
-        return [a.copy() for a in alpha]
-
-    def matte_tensor(self, x: torch.Tensor) -> torch.Tensor:
-        """N×3×h×w RGB (0-255) on the device → N×1×h×w float32 alpha: eager, so a caller may graph-capture it."""
-        x = (x - self._mean) / self._std
-        if self.fast is not None:
-            return self.fast.step(x)
-        with torch.inference_mode():
-            return self.net(x.contiguous(memory_format=self._memory_format)).fused_alpha.clamp(0.0, 1.0)
-
-    def _alpha(self, x: torch.Tensor) -> torch.Tensor:
-        """N×1×h×w alpha of N×3×h×w RGB (0-255); on CUDA a graph's static output (copy it before the next call)."""
-        x = (x - self._mean) / self._std
-        if self.fast is not None:
-            return self.fast(x)
-        return self.net(x.contiguous(memory_format=self._memory_format)).fused_alpha.clamp(0.0, 1.0)
-
-    def describe(self) -> str:
-        where = f"cuda, {self.fast.precision}" if self.fast is not None else self.device
-        return f"P3M-Net R34 on {where} ({self.weights.name})"
-
-    def close(self) -> None:
-        self.net = None  # frees GPU memory once the last frame referencing it is gone
-        self.fast = None
 
 
 class MediaPipeMatter(Matter):
@@ -300,6 +224,8 @@ def _p3mnet(weights: Path | None, device: str, precision: str) -> Matter:
     if weights is None:
         raise P3MError("P3M-Net needs weights",
                        f"give --weights PATH, or put a checkpoint at {default_weights_path()}")
+    from model.p3mnet_matter import P3MNetMatter     # deferred: it loads torch
+
     return P3MNetMatter(weights, device, precision=precision)
 
 

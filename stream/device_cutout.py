@@ -14,12 +14,14 @@ colour conversion held the GIL; with that moved to OpenCV, 54-65 fps.
 """
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from stream.device_matting import DeviceMatting
 from stream.frames import Frame
 from stream.pipeline import Stage
 from stream.stages import Compositor, MattingStage, TemporalSmoother
+
+if TYPE_CHECKING:                   # the CPU path imports this module too, and runs without torch
+    from stream.device_matting import DeviceMatting
 
 
 class DeviceCutout:
@@ -44,6 +46,8 @@ class DeviceCutout:
         return self.process_batch([frame])[0]
 
     def process_batch(self, frames: list[Frame]) -> list[Frame]:
+        import torch
+
         for group in self.path.batches(frames):
             images, alphas = self.path.matte_on_device(group)
             with self.path.on_compute():

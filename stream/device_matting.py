@@ -20,7 +20,8 @@ from torch import Tensor
 from model.graphs import GraphedFunction
 from model.matters import Matter
 from stream.frames import Frame
-from stream.refine import GUIDED_EPS, GUIDED_RADIUS, LUMA, bilinear_upsample, guided_upsample
+from stream.guided import GUIDED_EPS, GUIDED_RADIUS, LUMA
+from stream.refine import bilinear_upsample, guided_upsample
 
 
 def shrink(x: Tensor, size: tuple[int, int]) -> Tensor:

@@ -280,9 +280,9 @@ def run_live(camera: str | Source | None, settings: LiveConfig, *, stats: bool =
                                                  device=settings.device, precision=settings.precision))
         log.info("model: %s; camera %s %dx%d @ %.4g fps -> %s", matter.describe(), source.path, source.width,
                  source.height, float(source.fps), ", ".join(names))
-        limit_threads(matter)
         matting = MattingStage(matter, infer_size=settings.infer_size, upsample=settings.upsample)
         smoother = TemporalSmoother(strength=settings.smoothing_strength, enabled=settings.smoothing)
+        limit_threads(matter)        # after the stages are made: they import torch where they use it
         reuse = AlphaReuse(matting_steps(matting, smoother), wait_s=settings.alpha_wait_ms / 1000)
         stack.callback(reuse.close)
         stages: list[Stage] = [reuse, compositor]

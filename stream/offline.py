@@ -4,15 +4,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import cv2
-import torch
 from tqdm import tqdm
 
-from model.matters import Matter, P3MNetMatter, make_matter
+from model.matters import Matter, make_matter
 from stream import hwcodecs
 from stream.device_cutout import middle_stages
 from stream.faces import FaceBlur
@@ -76,9 +76,9 @@ def run_cutout(input: str, output: str, settings: CutoutConfig, *, quiet: bool =
         batch = settings.batch or matter.offline_batch
         log.info("model: %s%s", matter.describe(), f", {batch} frames a batch" if batch > 1 else "")
         log.info("video: %s", hwcodecs.describe(source, sink))
-        limit_threads(matter)
         matting = MattingStage(matter, infer_size=settings.infer_size, upsample=settings.upsample,
                                batch_size=batch)
+        limit_threads(matter)        # after the stages are made: they import torch where they use it
         smoother = TemporalSmoother(strength=settings.smoothing_strength, enabled=settings.smoothing)
         # CUDA: one stage, the tensors stay on the device; the alpha comes back only for a matte output.
         stages = middle_stages(matting, smoother, compositor, keep_alpha=settings.alpha_out is not None)
@@ -94,12 +94,17 @@ def run_cutout(input: str, output: str, settings: CutoutConfig, *, quiet: bool =
 
 def limit_threads(matter: Matter) -> None:
     """Thread pools for a pipeline that already runs a thread per stage (process-wide settings):
-    torch: one thread beside a light model (the smoother's ops stalled 50-100× when a second torch thread
-    shared a core with decode/encode); P3M-Net on the CPU is heavy enough to use every core.
+    torch (where something loaded it: P3M-Net, a CUDA path, a torch upsampler; the bundled model's default
+    CPU job runs without it): one thread beside a light model (the smoother's ops stalled 50-100× when a
+    second torch thread shared a core with decode/encode); P3M-Net on the CPU is heavy enough to use every core.
     OpenCV: one thread; its pool's workers spin between calls: 1.2-2 ms of CPU a 720p frame (throughput on
     2 cores moved within noise, 55.7 → 57.0 fps over four A/B pairs)."""
-    heavy = isinstance(matter, P3MNetMatter) and matter.device == "cpu"
-    torch.set_num_threads((os.cpu_count() or 1) if heavy else 1)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        from model.p3mnet_matter import P3MNetMatter
+
+        heavy = isinstance(matter, P3MNetMatter) and matter.device == "cpu"
+        torch.set_num_threads((os.cpu_count() or 1) if heavy else 1)
     cv2.setNumThreads(1)
 
 

@@ -10,23 +10,26 @@ import itertools
 import logging
 import re
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import av
 import cv2
 import numpy as np
-import torch
 
 from model.errors import P3MError
 from model.matters import Matter
 from stream.frames import Frame
 from stream.pipeline import Stage
 from model.imageio import read_rgb
-from stream.refine import (GUIDED_EPS, GUIDED_RADIUS, bilinear_upsample, guided_upsample, guided_upsample_gray_cpu,
-                           image_to_guide)
+from stream.guided import GUIDED_EPS, GUIDED_RADIUS, guided_upsample_gray_cpu
 
+if TYPE_CHECKING:                   # torch is imported where a path uses it: the default CPU job needs none
+    import torch
+
+    Alpha = np.ndarray | torch.Tensor   # an H×W alpha: numpy on the CPU path, a tensor on a device path
 
 log = logging.getLogger(__name__)
+
 
 class MattingStage:
     """Runs `matter` on the frame shrunk to `infer_size` (long side), then upsamples the alpha to full size:
@@ -57,11 +60,14 @@ class MattingStage:
         self.infer_size = infer_size
         self.upsample = upsample
         self.radius, self.eps, self.guide = radius, eps, guide
-        self.device = torch.device(matter.device)
+        self.device = str(matter.device)
         # Gray guide by default: on the 14 portraits (MediaPipe at 512) it gets two thirds of the RGB
         # guide's gain over bilinear at a third of its cost (5 vs 15 ms at 720p on 2 cores).
+        self._opencv_only = upsample == "guided" and guide == "gray" and self.device == "cpu"
+        if not self._opencv_only:
+            import torch  # noqa: F401 - loaded here, before the job sets its thread count (offline.limit_threads)
         self.device_path = None
-        if self.device.type == "cuda":
+        if self.device.startswith("cuda"):
             from stream.device_matting import DeviceMatting
 
             self.device_path = DeviceMatting(matter, self.infer_shape, upsample=upsample, radius=radius, eps=eps,
@@ -108,10 +114,14 @@ class MattingStage:
     def _upsample(self, frame: Frame, small: np.ndarray, alpha_small: np.ndarray) -> None:
         height, width = frame.image.shape[:2]
         gray = self.guide == "gray"
-        if self.upsample == "guided" and gray and self.device.type == "cpu":     # the default: all OpenCV
+        if self._opencv_only:                    # the default: no torch
             gray_lr, gray_hr = (cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) for image in (small, frame.image))
             frame.alpha = guided_upsample_gray_cpu(alpha_small, gray_lr, gray_hr, self.radius, self.eps)
             return
+        import torch
+
+        from stream.refine import bilinear_upsample, guided_upsample, image_to_guide
+
         alpha = torch.from_numpy(np.asarray(alpha_small, np.float32))[None, None].to(self.device)
         if self.upsample == "bilinear":
             alpha = bilinear_upsample(alpha, (height, width))
@@ -187,7 +197,7 @@ class TemporalSmoother:
                            "0 follows each frame, 1 blends uncertain pixels the most")
         self.strength, self.enabled = strength, enabled
         self.cut_threshold = cut_threshold
-        self._prev: torch.Tensor | None = None
+        self._prev: Alpha | None = None
         self._thumb: np.ndarray | None = None
 
     @property
@@ -197,24 +207,27 @@ class TemporalSmoother:
 
     def process(self, frame: Frame) -> Frame:
         if self.active:
-            frame.alpha = self.smooth(torch.from_numpy(frame.alpha), frame.image).numpy()
+            frame.alpha = self.smooth(frame.alpha, frame.image)
         return frame
 
-    def smooth(self, new: torch.Tensor, image: np.ndarray) -> torch.Tensor:
-        """The H×W alpha `new` (a tensor on any device) of the frame `image`, blended with the previous one.
-        Returns `new` itself on a first frame or a cut, and keeps what it returns: do not change it later."""
+    def smooth(self, new: Alpha, image: np.ndarray) -> Alpha:
+        """The H×W alpha `new` (a numpy array, or a tensor on any device) of the frame `image`, blended with
+        the previous one. Returns `new` itself on a first frame or a cut, and keeps what it returns: do not
+        change it later."""
         step = max(1, min(image.shape[0] // 72, image.shape[1] // 128))   # every step-th pixel: 1.5 → 0.1 ms
         thumb = cv2.cvtColor(cv2.resize(image[::step, ::step], (64, 36), interpolation=cv2.INTER_AREA),
                              cv2.COLOR_RGB2GRAY)
         prev, last_thumb = self._prev, self._thumb
         self._thumb = thumb
-        if prev is None or prev.shape != new.shape or prev.device != new.device or self._is_cut(last_thumb, thumb):
+        same_kind = type(prev) is type(new) and getattr(prev, "device", None) == getattr(new, "device", None)
+        if prev is None or not same_kind or prev.shape != new.shape or self._is_cut(last_thumb, thumb):
             self._prev = new
             return new
         # An exponent on the uncertainty, or a gate on |new − prev|, only moved along the same lag/flicker
-        # trade-off on synthetic clips, so the weight stays linear. torch: in-place and threaded, ~2× numpy.
-        w = (new - 0.5).abs_().mul_(-2.0).add_(1.0)
-        out = torch.lerp(new, prev, w.mul_(self.strength))
+        # trade-off on synthetic clips, so the weight stays linear. The same arithmetic serves numpy arrays
+        # (the CPU path, at the model's resolution) and torch tensors (the device path).
+        weight = (1.0 - 2.0 * abs(new - 0.5)) * self.strength
+        out = new + (prev - new) * weight
         self._prev = out
         return out
 
@@ -270,6 +283,8 @@ class Compositor:
         """`process` on a batch already on a device: N×H×W×3 uint8 `images` and N×H×W float `alphas` there →
         N×H×W×3 (or ×4, transparent) uint8 there. Backgrounds are rendered from the host `sources` as `process`
         renders them and uploaded; a still one once. Within one grey level of `process`."""
+        import torch
+
         a = alphas.unsqueeze(-1)
         if self._background is None:
             return torch.cat([images, a.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)], dim=-1)
@@ -282,6 +297,8 @@ class Compositor:
         return torch.lerp(background.float(), images.float(), a).round_().clamp_(0, 255).to(torch.uint8)
 
     def _on_device(self, picture: np.ndarray, device: torch.device) -> torch.Tensor:
+        import torch
+
         if self._uploaded is not None and self._uploaded[0] is picture and self._uploaded[1].device == device:
             return self._uploaded[1]
         tensor = torch.from_numpy(np.ascontiguousarray(picture)).to(device)

@@ -13,9 +13,10 @@ import torch
 import model.checkpoint
 from model import matters
 from model.errors import P3MError
-from model.matters import (IMAGENET_MEAN, IMAGENET_STD, Matter, MediaPipeMatter, P3MNetMatter, make_matter,
-                           matter_names, register_matter)
 from model.imageio import read_rgb
+from model.inference import IMAGENET_MEAN, IMAGENET_STD
+from model.matters import Matter, MediaPipeMatter, make_matter, matter_names, register_matter
+from model.p3mnet_matter import P3MNetMatter
 
 
 class ColourKeyMatter(Matter):
@@ -224,7 +225,7 @@ def test_register_a_test_double(monkeypatch):
 def test_precision_reaches_p3mnet_and_other_models_refuse_it(no_user_config, tmp_path, monkeypatch, caplog):
     calls: list = []
     monkeypatch.setattr(model.checkpoint, "load_p3mnet", _stand_in_loader(calls))
-    with caplog.at_level(logging.INFO, logger="model.matters"):
+    with caplog.at_level(logging.INFO, logger="model.p3mnet_matter"):
         m = make_matter("p3mnet", weights=tmp_path / "w.pth", device="cpu", precision="fp16")
     assert isinstance(m, P3MNetMatter) and "on the CPU P3M-Net runs in float32" in caplog.text
     with pytest.raises(P3MError, match="unknown precision 'int8'"):

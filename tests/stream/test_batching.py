@@ -9,7 +9,8 @@ import torch
 from click.testing import CliRunner
 
 from model.errors import P3MError
-from model.matters import Matter, P3MNetMatter, register_matter
+from model.matters import Matter, register_matter
+from model.p3mnet_matter import P3MNetMatter
 from stream import cutout
 from stream.cli import main
 from stream.config import ConfigError, load_config

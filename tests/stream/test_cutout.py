@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -201,3 +203,14 @@ def test_a_job_runs_opencv_and_torch_on_one_thread_beside_a_light_model(clip, tm
     finally:
         cv2.setNumThreads(before[0])
         torch.set_num_threads(before[1])
+
+
+def test_the_bundled_models_cpu_job_runs_without_torch(clip: Path, tmp_path: Path):
+    # torch takes ~1.1 s to import; the default CPU job (MediaPipe, the OpenCV guided filter, the smoother in
+    # numpy) uses none of it, so `p3m cutout` starts that much sooner.
+    code = (f"import sys; from stream import cutout; cutout({str(clip)!r}, {str(tmp_path / 'out.mp4')!r}, "
+            "model='mediapipe', quiet=True); print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "False"
+

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from model.matters import P3MNetMatter
+from model.p3mnet_matter import P3MNetMatter
 from stream.device_cutout import DeviceCutout, matting_steps, middle_stages
 from stream.device_matting import DeviceMatting
 from stream.stages import Compositor, MattingStage, TemporalSmoother

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from model.matters import Matter, P3MNetMatter
+from model.matters import Matter
+from model.p3mnet_matter import P3MNetMatter
 from stream.device_matting import DeviceMatting, shrink
 from stream.frames import Frame
 from stream.stages import MattingStage

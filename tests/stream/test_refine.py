@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from stream.refine import (box_mean, bilinear_upsample, guided_upsample, guided_upsample_gray_cpu, image_to_guide,
-                           rgb_to_gray)
+from stream.guided import guided_upsample_gray_cpu
+from stream.refine import box_mean, bilinear_upsample, guided_upsample, image_to_guide, rgb_to_gray
 
 
 def _rand(*shape: int, seed: int = 0) -> torch.Tensor:
