@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import P3MError
+from .matters import ASSETS
 from .mediapipe_import import import_mediapipe
 from .native import quiet_native_stderr
 
@@ -49,8 +50,6 @@ class FaceDetector:
     def __init__(self, model: str = "short", min_confidence: float = 0.5, tile_levels: int = 1) -> None:
         if model not in FACE_MODELS:
             raise P3MError(f"unknown face model {model!r}", f"use one of: {', '.join(FACE_MODELS)}")
-        from .matters import ASSETS     # deferred: model.matters loads torch, and `p3m --help` imports this module
-
         path = ASSETS / FACE_MODELS[model]
         if not path.is_file():
             raise P3MError(f"bundled face model missing: {path}",
