@@ -104,16 +104,13 @@ class MattingStage:
     def _matte_small(self, frames: list[Frame]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Each frame shrunk to the model's size, with the model's alpha for it (CPU path)."""
         smalls = [self._small(frame) for frame in frames]
-        alphas = self.matter.matte_batch(smalls) if len(smalls) > 1 else [self.matter(smalls[0])]
-        return list(zip(smalls, alphas))
+        return list(zip(smalls, self.matter.matte_batch(smalls)))
 
     def _small(self, frame: Frame) -> np.ndarray:
         h, w = self.infer_shape(*frame.image.shape[:2])
         return _shrink(frame.image, (w, h))
 
     def _upsample(self, frame: Frame, small: np.ndarray, alpha_small: np.ndarray) -> None:
-        height, width = frame.image.shape[:2]
-        gray = self.guide == "gray"
         if self._opencv_only:                    # the default: no torch
             gray_lr, gray_hr = (cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) for image in (small, frame.image))
             frame.alpha = guided_upsample_gray_cpu(alpha_small, gray_lr, gray_hr, self.radius, self.eps)
@@ -122,6 +119,8 @@ class MattingStage:
 
         from stream.refine import bilinear_upsample, guided_upsample, image_to_guide
 
+        height, width = frame.image.shape[:2]
+        gray = self.guide == "gray"
         alpha = torch.from_numpy(np.asarray(alpha_small, np.float32))[None, None].to(self.device)
         if self.upsample == "bilinear":
             alpha = bilinear_upsample(alpha, (height, width))
