@@ -39,7 +39,10 @@ class Stage(Protocol):
     """A step of the pipeline: one frame in, the same (annotated) frame out; `close()` is optional.
 
     Offline, a stage with `batch_size` > 1 gets up to that many frames at once through
-    `process_batch(frames) -> frames` (same frames, same order); live pipelines always call `process`."""
+    `process_batch(frames) -> frames`; live pipelines always call `process`. A stage with `flush() -> frames`
+    may keep frames in flight: offline, it always gets `process_batch` (even at batch 1), may return fewer
+    frames than it got (older ones first, always in order), and gives the rest from `flush()` at the end of
+    the stream."""
 
     def process(self, frame: Frame) -> Frame: ...
 
@@ -316,12 +319,14 @@ class Pipeline:
     def _run_stage(self, i: int, stage: Stage) -> None:
         inbox, outbox, name = self.queues[i], self.queues[i + 1], self.names[i]
         last = i == len(self.stages) - 1
-        batch = getattr(stage, "batch_size", 1) if self.policy == "offline" else 1
+        offline = self.policy == "offline"
+        batch = getattr(stage, "batch_size", 1) if offline else 1
+        flush = getattr(stage, "flush", None) if offline else None    # then process_batch even at batch 1
         try:
             while (frame := inbox.get()) is not END:
                 if self._stop.is_set():
                     raise Cancelled
-                if batch > 1:        # this frame and up to batch - 1 more (fewer at the end of the stream)
+                if batch > 1 or flush is not None:   # this frame and up to batch - 1 more (fewer at the end)
                     frames = [frame, *inbox.get_more(batch - 1)]
                     started = time.perf_counter()
                     done = stage.process_batch(frames)
@@ -329,11 +334,12 @@ class Pipeline:
                     started = time.perf_counter()
                     done = [stage.process(frame)]
                 self.stats.busy[name] += time.perf_counter() - started
-                for frame in done:
-                    self.stats.per_stage[name] += 1
-                    if last:
-                        self.stats.processed += 1
-                    outbox.put(frame)
+                self._pass_on(name, done, outbox, last)
+            if flush is not None:            # frames the stage still held: the end of the stream is here
+                started = time.perf_counter()
+                done = flush()
+                self.stats.busy[name] += time.perf_counter() - started
+                self._pass_on(name, done, outbox, last)
         except BaseException:
             _close_quietly(stage)
             raise
@@ -341,6 +347,13 @@ class Pipeline:
         if close is not None:
             close()                  # before END: a failing close() must still stop the sink from keeping the file
         outbox.put(END)
+
+    def _pass_on(self, name: str, frames: list[Frame], outbox: BlockingQueue, last: bool) -> None:
+        for frame in frames:
+            self.stats.per_stage[name] += 1
+            if last:
+                self.stats.processed += 1
+            outbox.put(frame)
 
     def _write_sink(self) -> None:
         inbox = self.queues[-1]

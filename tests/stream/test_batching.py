@@ -93,6 +93,41 @@ def test_offline_pipelines_batch_and_live_ones_do_not(policy, calls):
         assert stats.processed == stats.per_stage["Recorder"] == stats.written == 7
 
 
+class OneBehind(Recorder):
+    """A stage that keeps its last batch in flight (as the overlapping device stage does) until `flush`."""
+
+    def __init__(self, batch_size: int) -> None:
+        super().__init__(batch_size)
+        self.held: list[Frame] = []
+        self.flushed = 0
+
+    def process_batch(self, frames: list[Frame]) -> list[Frame]:
+        self.calls.append(len(frames))
+        done, self.held = self.held, frames
+        return done
+
+    def flush(self) -> list[Frame]:
+        self.flushed += 1
+        done, self.held = self.held, []
+        return done
+
+
+@pytest.mark.parametrize("batch, calls", [(3, [3, 3, 1]), (1, [1] * 7)])
+def test_a_stage_that_keeps_frames_in_flight_gives_them_all_back_in_order(batch, calls):
+    # Offline, even at batch 1, such a stage is fed through process_batch; the end of the stream flushes it.
+    stage, sink = OneBehind(batch), ListSink()
+    stats = Pipeline(_frames(7), [stage, Recorder(1)], sink, policy="offline", capacity=2).run()
+    assert stage.calls == calls and stage.flushed == 1
+    assert [f.index for f in sink.frames] == list(range(7))
+    assert stats.per_stage["OneBehind"] == stats.processed == stats.written == 7
+
+
+def test_live_pipelines_never_ask_a_stage_to_keep_frames_in_flight():
+    stage, sink = OneBehind(3), ListSink()
+    Pipeline(_frames(4), [stage], sink, policy="live", capacity=8).run()
+    assert stage.calls == [0] * 4 and stage.flushed == 0 and len(sink.frames) == 4
+
+
 def test_matting_stage_batches_give_the_alphas_of_one_by_one():
     batched, single = MattingStage(RedKey(), infer_size=64, batch_size=4), MattingStage(RedKey(), infer_size=64)
     many, one = _frames(5), _frames(5)
