@@ -242,10 +242,12 @@ def run_pipeline(tmp: Path, device: str, size: tuple[int, int], seconds: float, 
         rows["decode + encode only (h264_nvenc)"] = timed(decode_encode, clip, tmp / "enc_nv.mp4", "h264_nvenc",
                                                           hwcodecs.nvenc_options(18, preset))
     hardware_available = any(p.ok for p in probes.values())
-    jobs = ([(b, "auto") for b in batches] + ([(batches[-1], "all")] if probes["nvdec (cuda hwaccel)"].ok else [])
-            + ([(batches[-1], "off")] if hardware_available else []))
-    for batch, hw in jobs:
-        name = f"full cut-out (P3M-Net random, batch {batch}, hw codecs {hw})"
+    last = batches[-1]
+    jobs = ([(b, "auto", True) for b in batches] + [(last, "auto", False)]     # A/B: batches overlapped or not
+            + ([(last, "all", True)] if probes["nvdec (cuda hwaccel)"].ok else [])
+            + ([(last, "off", True)] if hardware_available else []))
+    for batch, hw, overlap in jobs:
+        name = f"full cut-out (P3M-Net random, batch {batch}, hw codecs {hw}{'' if overlap else ', no overlap'})"
         if deadline.passed:
             rows[name] = {"error": "skipped (time)"}
             continue
@@ -258,7 +260,7 @@ def run_pipeline(tmp: Path, device: str, size: tuple[int, int], seconds: float, 
                                   quiet=True))
             return results[-1].frames
 
-        with logs:
+        with logs, overlapping(overlap):
             row = timed(job)
         row["log"] = logs.lines
         if results:
@@ -270,6 +272,18 @@ def run_pipeline(tmp: Path, device: str, size: tuple[int, int], seconds: float, 
         if name.startswith("full") and "fps" in row and floor:
             row["ratio_to_decode_encode"] = row["fps"] / floor
     return rows
+
+
+@contextlib.contextmanager
+def overlapping(on: bool) -> Iterator[None]:
+    """The offline device stage overlaps batches (the product's default) or not, while inside."""
+    import stream.device_cutout as device_cutout
+
+    before, device_cutout.OVERLAP_BATCHES = device_cutout.OVERLAP_BATCHES, on
+    try:
+        yield
+    finally:
+        device_cutout.OVERLAP_BATCHES = before
 
 
 class _capture_logs(contextlib.AbstractContextManager):
@@ -472,13 +486,13 @@ def _print_forward(rows: list[dict[str, Any]]) -> None:
 
 def _print_pipeline(rows: dict[str, Any], size: tuple[int, int]) -> None:
     print(f"\n## offline pipeline on a generated {size[0]}x{size[1]} 30 fps clip")
-    print(f"{'row':58} {'frames':>6} {'s':>7} {'fps':>7} {'ratio':>6}")
+    print(f"{'row':70} {'frames':>6} {'s':>7} {'fps':>7} {'ratio':>6}")
     for name, r in rows.items():
         if "error" in r:
-            print(f"{name:58} {r['error']}")
+            print(f"{name:70} {r['error']}")
             continue
         ratio = f"{r['ratio_to_decode_encode']:.2f}" if "ratio_to_decode_encode" in r else ""
-        print(f"{name:58} {r['frames']:6d} {r['seconds']:7.2f} {r['fps']:7.1f} {ratio:>6}", flush=True)
+        print(f"{name:70} {r['frames']:6d} {r['seconds']:7.2f} {r['fps']:7.1f} {ratio:>6}", flush=True)
     for name, r in rows.items():
         tag = name.split("(")[1].rstrip(")")
         for line in r.get("log", []):

@@ -32,19 +32,15 @@ class GraphedFunction:
     """`fn(*tensors)` replayed from CUDA graphs, one captured per input signature.
 
     The first call with a new signature runs `fn` `warmup` times on a side stream, then captures it.
-    Later calls copy their inputs into that graph's static inputs (no copy when they are those very
-    tensors: see `adopt_inputs`) and replay it on the current stream. The result is the graph's static
-    output: the next call overwrites it, so copy what you keep. One caller thread at a time; graphs
-    share one memory pool, which is safe because replays never overlap. CPU inputs: `fn` is just called.
-
-    `adopt_inputs=True`: the first call's tensors themselves become the static inputs, so a caller that
-    refills them in place (e.g. an upload buffer) and passes them again saves a device-to-device copy.
+    Later calls copy their inputs into that graph's static inputs (on the current stream) and replay it
+    there. The result is the graph's static output: the next call overwrites it, so copy what you keep.
+    One caller thread at a time; graphs share one memory pool, which is safe because replays never
+    overlap. CPU inputs: `fn` is just called.
     """
 
-    def __init__(self, fn: Callable[..., Any], *, warmup: int = 3, adopt_inputs: bool = False) -> None:
+    def __init__(self, fn: Callable[..., Any], *, warmup: int = 3) -> None:
         self.fn = fn
         self.warmup = warmup
-        self.adopt_inputs = adopt_inputs
         self._graphs: dict[Signature, _Captured] = {}
         self._pool: Any = None
 
@@ -62,8 +58,7 @@ class GraphedFunction:
                 captured = self._graphs[signature(*inputs)] = self._capture(inputs)
             else:
                 for static, x in zip(captured.inputs, inputs):
-                    if x.data_ptr() != static.data_ptr():
-                        static.copy_(x)
+                    static.copy_(x)
             captured.graph.replay()
             return captured.outputs
 
@@ -74,7 +69,7 @@ class GraphedFunction:
 
     def _capture(self, inputs: tuple[Tensor, ...]) -> _Captured:
         # Real data in the static inputs during warm-up and capture (never zeros: see METHOD.md).
-        static = inputs if self.adopt_inputs else tuple(torch.empty_like(t).copy_(t) for t in inputs)
+        static = tuple(torch.empty_like(t).copy_(t) for t in inputs)
         device = static[0].device
         caller = torch.cuda.current_stream(device)
         side = torch.cuda.Stream(device)

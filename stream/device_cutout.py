@@ -9,11 +9,17 @@ The offline job uses it in place of its matting, smoothing and compositing stage
 CUDA; the live job's matting worker uses it without compositing (its frames are composited with whichever
 alpha is newest). The same stage objects do the work, so options mean the same; it also runs on the CPU,
 for tests. `matting_steps` and `middle_stages` pick between it and the CPU stages.
+
+Offline (`overlap`), a batch's results are collected only after the next batch was queued: while the GPU
+works on one batch, the host copies the next one's frames into the other upload buffers and the pipeline
+moves the previous one on, so neither waits for the other. `process_batch` then gives back the frames of
+the batch before, and `flush()` the last one at the end of the stream.
 Measured on an H200 machine at 1080p (bench/RESULTS.md): on its own it gained nothing, because the sink's
-colour conversion held the GIL; with that moved to OpenCV, 54-65 fps.
+colour conversion held the GIL; with that moved to OpenCV, 54-65 fps (before the overlap).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from stream.frames import Frame
@@ -21,17 +27,31 @@ from stream.pipeline import Stage
 from stream.stages import Compositor, MattingStage, TemporalSmoother
 
 if TYPE_CHECKING:                   # the CPU path imports this module too, and runs without torch
-    from stream.device_matting import DeviceMatting
+    from stream.device_matting import DeviceMatting, Download
+
+OVERLAP_BATCHES = True      # offline: overlap a batch's host work with the previous one's GPU work (the
+                            # GPU benchmark turns it off for its A/B row)
+
+
+@dataclass
+class _InFlight:
+    """A batch queued on the device: its frames, the upload slot it holds, its results on their way down."""
+
+    frames: list[Frame]
+    slot: int
+    download: Download
 
 
 class DeviceCutout:
     """One stage for `matting` → `smoother` → `compositor` on `device_path`'s device (default: the matting
     stage's own device path). Without `keep_alpha` only the composite comes back (`frame.alpha` stays None:
     nothing after compositing reads it but a matte output); without a compositor only the alpha does.
-    Closes all of them."""
+    With `overlap`, `process_batch` returns the frames of the batch before (see the module doc) and
+    `flush()` the rest; `process` always returns its own frame. Closes all of them."""
 
     def __init__(self, matting: MattingStage, smoother: TemporalSmoother, compositor: Compositor | None,
-                 device_path: DeviceMatting | None = None, *, keep_alpha: bool = True) -> None:
+                 device_path: DeviceMatting | None = None, *, keep_alpha: bool = True,
+                 overlap: bool = False) -> None:
         path = device_path or matting.device_path
         if path is None:
             raise ValueError("DeviceCutout needs a matting stage whose matter runs on CUDA (or a device_path)")
@@ -40,33 +60,60 @@ class DeviceCutout:
         self.matting, self.smoother, self.compositor, self.path = matting, smoother, compositor, path
         self.batch_size = matting.batch_size
         self.keep_alpha = keep_alpha
+        self.overlap = overlap
         self.name = "matting+smoothing" + ("+compositing" if compositor is not None else "") + " on device"
+        self._pending: _InFlight | None = None      # with overlap: the batch queued last, not yet collected
 
     def process(self, frame: Frame) -> Frame:
-        return self.process_batch([frame])[0]
+        return self._collect(self._queue([frame]))[0]
 
     def process_batch(self, frames: list[Frame]) -> list[Frame]:
+        """`frames` through the device, `batch_size` at a time. Returns them; with `overlap`, returns the
+        frames queued before instead (in order; none on the first call) and keeps these in flight."""
+        done: list[Frame] = []
+        for group in self.path.batches(frames):
+            queued = self._queue(list(group))
+            if self.overlap:
+                done += self.flush()
+                self._pending = queued
+            else:
+                done += self._collect(queued)
+        return done
+
+    def flush(self) -> list[Frame]:
+        """The frames still in flight, finished (the pipeline calls this at the end of the stream)."""
+        pending, self._pending = self._pending, None
+        return self._collect(pending) if pending is not None else []
+
+    def _queue(self, group: list[Frame]) -> _InFlight:
+        """Queue `group`'s upload, matting, smoothing, compositing and download, in an upload slot that no
+        batch in flight holds; returns without waiting for the GPU."""
         import torch
 
-        for group in self.path.batches(frames):
-            images, alphas = self.path.matte_on_device(group)
-            with self.path.on_compute():
-                alphas = alphas.clone()          # the graph overwrites its output; the smoother keeps one
-                if self.smoother.active:
-                    alphas = torch.stack([self.smoother.smooth(a, f.image) for a, f in zip(alphas, group)])
-                wanted = [alphas] if self.keep_alpha else []
-                if self.compositor is not None:
-                    wanted.insert(0, self.compositor.composite_tensor(images, alphas, [f.image for f in group]))
-            hosts = self.path.download(*wanted)
+        slot = 0 if self._pending is None else 1 - self._pending.slot
+        images, alphas = self.path.matte_on_device(group, slot)
+        with self.path.on_compute():
+            alphas = alphas.clone()          # the graph overwrites its output; the smoother keeps one
+            if self.smoother.active:
+                alphas = torch.stack([self.smoother.smooth(a, f.image) for a, f in zip(alphas, group)])
+            wanted = [alphas] if self.keep_alpha else []
             if self.compositor is not None:
-                for frame, output in zip(group, hosts.pop(0)):
-                    frame.output = output.numpy()
-            if self.keep_alpha:
-                for frame, alpha in zip(group, hosts.pop(0)):
-                    frame.alpha = alpha.numpy()
-        return frames
+                wanted.insert(0, self.compositor.composite_tensor(images, alphas, [f.image for f in group]))
+        return _InFlight(group, slot, self.path.start_download(*wanted))
+
+    def _collect(self, batch: _InFlight) -> list[Frame]:
+        """Wait for `batch`'s results and put them on its frames (its slot is free again after this)."""
+        hosts = batch.download.wait()
+        if self.compositor is not None:
+            for frame, output in zip(batch.frames, hosts.pop(0)):
+                frame.output = output.numpy()
+        if self.keep_alpha:
+            for frame, alpha in zip(batch.frames, hosts.pop(0)):
+                frame.alpha = alpha.numpy()
+        return batch.frames
 
     def close(self) -> None:
+        self._pending = None          # a cancelled job drops its last batch
         for stage in (self.matting, self.smoother, self.compositor):
             if stage is not None:
                 stage.close()
@@ -85,8 +132,9 @@ def matting_steps(matting: MattingStage, smoother: TemporalSmoother) -> list[Sta
 
 def middle_stages(matting: MattingStage, smoother: TemporalSmoother, compositor: Compositor, *,
                   keep_alpha: bool = True) -> list[Stage]:
-    """The offline job's stages between source and sink: one DeviceCutout when matting runs on CUDA, else
-    the model, the smoother, the upsampling (`matting_steps`) and the compositor on four threads."""
+    """The offline job's stages between source and sink: one DeviceCutout (overlapping batches) when matting
+    runs on CUDA, else the model, the smoother, the upsampling (`matting_steps`) and the compositor on four
+    threads."""
     if matting.device_path is None:
         return [*matting_steps(matting, smoother), compositor]
-    return [DeviceCutout(matting, smoother, compositor, keep_alpha=keep_alpha)]
+    return [DeviceCutout(matting, smoother, compositor, keep_alpha=keep_alpha, overlap=OVERLAP_BATCHES)]

@@ -5,12 +5,15 @@
                        staging                 (device buffer)     one CUDA graph per (N, H, W)     pinned
 
 MattingStage uses it when its matter runs on CUDA; the CPU path (OpenCV shrink, numpy model I/O) stays as
-it was. Batches shorter than `batch_size` (the last one) are padded with stale slots, so one graph serves
-a whole video. The same code runs on the CPU, without streams, pinned memory or graphs (for tests).
+it was. Batches shorter than `batch_size` (the last one) are padded with stale entries, so one graph serves
+a whole video. Upload buffers come in `SLOTS` sets, so a caller can fill one while the GPU still works on
+a batch from the other (DeviceCutout's overlap). The same code runs on the CPU, without streams, pinned
+memory, events or graphs (for tests).
 """
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 import torch
@@ -23,6 +26,9 @@ from stream.frames import Frame
 from stream.guided import GUIDED_EPS, GUIDED_RADIUS, LUMA
 from stream.refine import bilinear_upsample, guided_upsample
 
+SLOTS = 2       # upload buffer sets: one being filled while the GPU works on a batch from the other
+
+
 
 def shrink(x: Tensor, size: tuple[int, int]) -> Tensor:
     """Area-like downscale of N×C×H×W float to `size` (h, w), as MattingStage's OpenCV path does it:
@@ -31,6 +37,19 @@ def shrink(x: Tensor, size: tuple[int, int]) -> Tensor:
     if x.shape[-2] > 2 * h and x.shape[-1] > 2 * w:
         return F.avg_pool2d(F.interpolate(x, size=(2 * h, 2 * w), mode="bilinear", align_corners=False), 2)
     return F.interpolate(x, size=(h, w), mode="area")
+
+
+@dataclass
+class Download:
+    """Host copies on their way down: `wait()` blocks until they are there and returns them."""
+
+    hosts: list[Tensor]
+    done: torch.cuda.Event | None = None       # recorded after the copies (None on the CPU: already done)
+
+    def wait(self) -> list[Tensor]:
+        if self.done is not None:
+            self.done.synchronize()
+        return self.hosts
 
 
 class DeviceMatting:
@@ -53,9 +72,9 @@ class DeviceMatting:
         self._upload = torch.cuda.Stream(self.device) if self.cuda else None
         self._compute = torch.cuda.Stream(self.device) if self.cuda else None
         self._luma = torch.tensor(LUMA, device=self.device).view(1, 3, 1, 1) / 255.0   # made outside any capture
-        self._graphed = (GraphedFunction(self._matte, adopt_inputs=True)
-                         if self.cuda and cuda_graph and matter.graph_safe else None)
-        self._buffers: dict[tuple[int, int, int], tuple[Tensor, Tensor]] = {}    # (N, H, W) -> (pinned, device)
+        self._graphed = GraphedFunction(self._matte) if self.cuda and cuda_graph and matter.graph_safe else None
+        # (slot, N, H, W) -> (pinned staging, device copy)
+        self._buffers: dict[tuple[int, int, int, int], tuple[Tensor, Tensor]] = {}
 
     def alphas(self, frames: Sequence[Frame]) -> None:
         """Set `frame.alpha` on each frame (frames of one size are matted together, `batch_size` at a time)."""
@@ -75,13 +94,15 @@ class DeviceMatting:
             yield frames[start:end]
             start = end
 
-    def matte_on_device(self, frames: Sequence[Frame]) -> tuple[Tensor, Tensor]:
-        """Upload `frames` (one size, at most `batch_size`) and matte them: their N×H×W×3 uint8 images and
-        N×H×W float32 alphas on the device, queued on the compute stream. Both are reused buffers: call
-        `download` (it waits) before the next call, and copy what must outlive it."""
+    def matte_on_device(self, frames: Sequence[Frame], slot: int = 0) -> tuple[Tensor, Tensor]:
+        """Upload `frames` (one size, at most `batch_size`) into upload buffer set `slot` and matte them: their
+        N×H×W×3 uint8 images and N×H×W float32 alphas on the device, queued on the compute stream. The images
+        are that slot's buffer, the alphas the graph's output: the next call overwrites the alphas (copy them
+        first, on the compute stream), and the slot may be used again only after the host waited for every
+        download queued after this batch's work (the slot's host buffer and device buffer are free then)."""
         height, width = frames[0].image.shape[:2]
         n = max(len(frames), self.batch_size)
-        staging, device_in = self._buffer(n, height, width)
+        staging, device_in = self._buffer(slot, n, height, width)
         for i, frame in enumerate(frames):
             staging[i].copy_(torch.from_numpy(frame.image))
         with torch.inference_mode(), self._on(self._upload):
@@ -101,14 +122,21 @@ class DeviceMatting:
 
     def download(self, *tensors: Tensor) -> list[Tensor]:
         """Host copies of `tensors` (queued on the compute stream), in pinned memory on CUDA; one wait for all."""
+        return self.start_download(*tensors).wait()
+
+    def start_download(self, *tensors: Tensor) -> Download:
+        """Queue host copies of `tensors` on the compute stream (into fresh pinned memory on CUDA) without
+        waiting: the host goes on while the GPU finishes; `wait()` on the result gives the copies. Once it
+        returned, everything queued before on the compute stream is done (a slot used before is free)."""
         with self.on_compute():
             if not self.cuda:
-                return [t.clone() for t in tensors]
+                return Download([t.clone() for t in tensors])
             hosts = [torch.empty(t.shape, dtype=t.dtype, pin_memory=True) for t in tensors]
             for host, t in zip(hosts, tensors):
                 host.copy_(t, non_blocking=True)
-            self._compute.synchronize()        # on the host now; the upload buffers are free again
-            return hosts
+            done = torch.cuda.Event()
+            done.record(self._compute)
+            return Download(hosts, done)
 
     def _matte(self, frames: Tensor) -> Tensor:
         """N×H×W×3 uint8 on the device → N×H×W float32 alpha in [0, 1] (what the CUDA graph holds)."""
@@ -128,11 +156,13 @@ class DeviceMatting:
             return (x * self._luma).sum(1, keepdim=True)
         return (x / 255.0).contiguous()
 
-    def _buffer(self, n: int, height: int, width: int) -> tuple[Tensor, Tensor]:
-        key = (n, height, width)
+    def _buffer(self, slot: int, n: int, height: int, width: int) -> tuple[Tensor, Tensor]:
+        if not 0 <= slot < SLOTS:
+            raise ValueError(f"upload slot {slot} does not exist: use 0 to {SLOTS - 1}")
+        key = (slot, n, height, width)
         if key not in self._buffers:
             staging = torch.empty((n, height, width, 3), dtype=torch.uint8, pin_memory=self.cuda)
-            staging.zero_()       # padded slots of a first, short batch hold zeros, not garbage
+            staging.zero_()       # the padding of a first, short batch holds zeros, not garbage
             self._buffers[key] = (staging, torch.empty_like(staging, device=self.device))
         return self._buffers[key]
 

@@ -300,7 +300,10 @@ class Compositor:
 
         if self._uploaded is not None and self._uploaded[0] is picture and self._uploaded[1].device == device:
             return self._uploaded[1]
-        tensor = torch.from_numpy(np.ascontiguousarray(picture)).to(device)
+        tensor = torch.from_numpy(np.ascontiguousarray(picture))
+        if device.type == "cuda":       # pinned, so the copy is queued: a pageable one waits for the GPU's queue
+            tensor = tensor.pin_memory()
+        tensor = tensor.to(device, non_blocking=True)
         self._uploaded = (picture, tensor)           # a still background renders the same array every frame
         return tensor
 

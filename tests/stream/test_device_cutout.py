@@ -50,6 +50,58 @@ def test_one_device_stage_gives_what_the_three_stages_give(background, smoothing
         assert np.abs(mine[3].alpha - raw[3].alpha).max() > 0.01
 
 
+class SlotSpy(DeviceMatting):
+    """A device path that fails when a batch is queued into an upload slot that a batch in flight holds."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.held: set[int] = set()
+        self.used: list[int] = []
+
+    def matte_on_device(self, frames, slot=0):
+        assert slot not in self.held, f"slot {slot} is still in flight"
+        self.held.add(slot)
+        self.used.append(slot)
+        return super().matte_on_device(frames, slot)
+
+    def start_download(self, *tensors):
+        download, slot = super().start_download(*tensors), self.used[-1]
+        wait = download.wait
+
+        def freed():
+            self.held.discard(slot)
+            return wait()
+
+        download.wait = freed
+        return download
+
+
+def overlapped_run(stage: DeviceCutout, batches: list[list]) -> list[list]:
+    """What each call gave back: process_batch per list, process for a single frame, then flush."""
+    out = [stage.process_batch(b) if isinstance(b, list) else [stage.process(b)] for b in batches]
+    return out + [stage.flush()]
+
+
+@pytest.mark.parametrize("background", ["green", "blur:8", "transparent"])
+def test_overlapped_batches_come_back_one_call_later_with_the_same_results(background):
+    matting = MattingStage(KeyMatter(), infer_size=64, batch_size=2)
+
+    def cutout(overlap: bool, path: DeviceMatting) -> DeviceCutout:
+        return DeviceCutout(matting, TemporalSmoother(), Compositor(background), device_path=path, overlap=overlap)
+
+    plain = frames(9)
+    cutout(False, DeviceMatting(KeyMatter(), matting.infer_shape, batch_size=2)).process_batch(plain)
+    spy = SlotSpy(KeyMatter(), matting.infer_shape, batch_size=2)
+    mine = frames(9)
+    calls = overlapped_run(cutout(True, spy), [mine[0:2], mine[2:4], mine[4], mine[5:8], mine[8:9]])
+    # a call gives back the batch queued before it; process() its own frame; a 3-frame list is two batches
+    assert calls == [[], mine[0:2], [mine[4]], mine[2:4] + mine[5:7], [mine[7]], [mine[8]]]
+    assert spy.used == [0, 1, 0, 0, 1, 0] and not spy.held
+    for a, b in zip(plain, mine):
+        np.testing.assert_array_equal(b.alpha, a.alpha)
+        np.testing.assert_array_equal(b.output, a.output)
+
+
 def test_on_the_cpu_the_smoother_works_between_the_model_and_the_upsampling():
     matting, smoother, compositor = MattingStage(KeyMatter(), infer_size=64), TemporalSmoother(), Compositor()
     stages = middle_stages(matting, smoother, compositor)
@@ -78,11 +130,33 @@ def test_cuda_device_cutout_gives_what_the_three_stages_give(seed3_pth, backgrou
     mine = frames(5, height=288, width=512)
     for start in range(0, 5, 2):
         fused.process_batch(mine[start:start + 2])
+    assert fused.flush() == mine[4:]             # offline, the stage keeps its last batch in flight
     reference = three_stages(matting, matting.device_path, background, True, frames(5, height=288, width=512))
     for a, b in zip(reference, mine):
         np.testing.assert_allclose(b.alpha, a.alpha, rtol=0, atol=1e-5)
         assert np.abs(b.output.astype(int) - a.output.astype(int)).max() <= 1
     fused.close()
+
+
+@cuda
+def test_cuda_overlapped_batches_give_what_one_batch_at_a_time_gives(seed3_pth):
+    # The host fills one upload slot while the GPU works on the other: a missing wait would show here as
+    # another frame's pixels. Per-frame backgrounds (blur) are uploaded on the same queue.
+    matting = MattingStage(P3MNetMatter(seed3_pth, device="cuda"), infer_size=256, batch_size=4)
+
+    def run(overlap: bool) -> list:
+        stage = DeviceCutout(matting, TemporalSmoother(), Compositor("blur:8"), overlap=overlap)
+        mine = frames(26, height=720, width=1280)
+        for start in range(0, 26, 4):
+            stage.process_batch(mine[start:start + 4])
+        stage.flush()
+        return mine
+
+    plain, overlapped = run(False), run(True)
+    for a, b in zip(plain, overlapped):
+        np.testing.assert_allclose(b.alpha, a.alpha, rtol=0, atol=1e-5)
+        assert np.abs(b.output.astype(int) - a.output.astype(int)).max() <= 1
+    matting.close()
 
 
 def test_without_keep_alpha_only_the_composite_comes_back():
