@@ -3,8 +3,9 @@
 NVENC (`h264_nvenc`, `hevc_nvenc`) stands in for libx264/libx265, NVDEC (FFmpeg's CUDA hwaccel, with a
 software fallback per stream; `h264_cuvid` is probed too, for the benchmark) for the CPU decoders. A
 PyAV wheel lists these codecs even where no driver can run them, so each is probed once per process
-by really opening it and coding a few tiny frames; the answer is cached. Nothing here raises because
-hardware is missing: the caller gets the CPU codec. Sources and sinks keep the `Choice` they got
+by really opening it and coding a few tiny frames; the answer is cached. A failed NVENC probe costs ~1 s
+on an H200 machine, so the offline job starts it (`prefetch_encoder`) before it loads the model, and the
+sink finds the answer ready. Nothing here raises because hardware is missing: the caller gets the CPU codec. Sources and sinks keep the `Choice` they got
 (`decoder`, `encoder`), and the offline job logs them in one line (`describe`).
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import functools
 import io
 import logging
+import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -49,10 +51,31 @@ def nvenc_options(crf: int | None = None, preset: str | None = None) -> dict[str
     return options
 
 
-@functools.lru_cache(maxsize=None)
+_encoder_probes = threading.Lock()     # one encoder probe at a time: a second caller waits for the answer
+
+
 def probe_encoder(name: str, width: int = _PROBE_SIZE[0], height: int = _PROBE_SIZE[1],
                   pix_fmt: str = "yuv420p") -> Probe:
-    """Open encoder `name` for a width×height `pix_fmt` stream and encode a few frames (cached)."""
+    """Open encoder `name` for a width×height `pix_fmt` stream and encode a few frames (cached). Thread-safe:
+    a call while a background probe of the same codec runs waits for its answer instead of probing again."""
+    with _encoder_probes:
+        return _probe_encoder(name, width, height, pix_fmt)
+
+
+def prefetch_encoder(codec: str, width: int, height: int, pix_fmt: str) -> threading.Thread | None:
+    """Start, on a background thread, the probes `pick_encoder(codec, width, height, pix_fmt)` will make, so
+    they run while the caller does slower work; returns the thread (None when nothing would be probed)."""
+    names, _ = hardware_candidates(codec, width, height, pix_fmt)
+    if not names:
+        return None
+    thread = threading.Thread(target=lambda: [probe_encoder(n, width, height, pix_fmt) for n in names],
+                              name="p3m-codec-probe", daemon=True)
+    thread.start()
+    return thread
+
+
+@functools.lru_cache(maxsize=None)
+def _probe_encoder(name: str, width: int, height: int, pix_fmt: str) -> Probe:
     try:
         ctx = av.CodecContext.create(name, "w")
         ctx.width, ctx.height, ctx.pix_fmt = width, height, pix_fmt
@@ -126,11 +149,11 @@ def pick_encoder(codec: str, width: int, height: int, pix_fmt: str, *, crf: int 
     """NVENC in place of CPU encoder `codec` when it really opens here at this size, else `codec` itself.
 
     Hardware is tried for 8-bit 4:2:0 H.264/HEVC only, at the stream's own size (probed once per size)."""
-    candidates = HARDWARE_ENCODERS.get(codec, ())
-    if not hardware or not candidates:
-        return Choice(codec, False, "hardware codecs off" if candidates else "")
-    if pix_fmt not in HARDWARE_PIX_FMTS or width % 2 or height % 2:
-        return Choice(codec, False, f"NVENC not tried for {pix_fmt} {width}x{height}")
+    if not hardware:
+        return Choice(codec, False, "hardware codecs off" if codec in HARDWARE_ENCODERS else "")
+    candidates, why_none = hardware_candidates(codec, width, height, pix_fmt)
+    if not candidates:
+        return Choice(codec, False, why_none)
     failed = []
     for name in candidates:
         probe = probe_encoder(name, width, height, pix_fmt)
@@ -139,6 +162,15 @@ def pick_encoder(codec: str, width: int, height: int, pix_fmt: str, *, crf: int 
         failed.append(str(probe))
     log.debug("hardware encoders unavailable: %s", "; ".join(failed))
     return Choice(codec, False, "unavailable: " + "; ".join(failed))
+
+
+def hardware_candidates(codec: str, width: int, height: int, pix_fmt: str) -> tuple[tuple[str, ...], str]:
+    """The hardware encoders worth probing for CPU encoder `codec` at this size and pixel format, or none and
+    why ("" when `codec` has no hardware counterpart)."""
+    candidates = HARDWARE_ENCODERS.get(codec, ())
+    if candidates and (pix_fmt not in HARDWARE_PIX_FMTS or width % 2 or height % 2):
+        return (), f"NVENC not tried for {pix_fmt} {width}x{height}"
+    return candidates, ""
 
 
 def pick_decoder(*, hardware: bool = True) -> Choice:

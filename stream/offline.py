@@ -18,7 +18,7 @@ from stream.device_cutout import middle_stages
 from stream.faces import FaceBlur
 from stream.config import CutoutConfig, load_config
 from stream.pipeline import Pipeline, Stats, cancel_on_signals
-from stream.sinks import open_sinks
+from stream.sinks import check_outputs, open_sinks
 from stream.sources import open_source
 from stream.stages import Compositor, MattingStage, TemporalSmoother
 
@@ -69,10 +69,14 @@ def run_cutout(input: str, output: str, settings: CutoutConfig, *, quiet: bool =
         # NVDEC only when asked: through PyAV its frames come back to host memory and convert there, and
         # 1080p decoded at 121 fps that way vs 480 fps on the CPU threads of an H200 machine (bench/RESULTS.md).
         source = stack.enter_context(open_source(input, hw_decode=settings.hw_codecs == "all"))
-        sink = stack.enter_context(open_sinks(output, source, transparent=compositor.transparent, alpha_out=settings.alpha_out,
-                                              audio=settings.audio, crf=settings.crf, preset=settings.preset, hw_codecs=hardware))
+        formats = check_outputs(output, source, transparent=compositor.transparent, alpha_out=settings.alpha_out)
+        if hardware:          # NVENC's probe (~1 s where it fails) runs while the model loads
+            for fmt in formats:
+                hwcodecs.prefetch_encoder(fmt.codec, source.width, source.height, fmt.pix_fmt)
         matter = stack.enter_context(make_matter(settings.model, weights=settings.weights,
                                                  device=settings.device, precision=settings.precision))
+        sink = stack.enter_context(open_sinks(output, source, transparent=compositor.transparent, alpha_out=settings.alpha_out,
+                                              audio=settings.audio, crf=settings.crf, preset=settings.preset, hw_codecs=hardware))
         batch = settings.batch or matter.offline_batch
         log.info("model: %s%s", matter.describe(), f", {batch} frames a batch" if batch > 1 else "")
         log.info("video: %s", hwcodecs.describe(source, sink))

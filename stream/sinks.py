@@ -129,11 +129,8 @@ class VideoFileSink(Sink):
                  hw_codecs: bool = False) -> None:
         self.path, self.kind, self.width, self.height = path, kind, width, height
         ext = Path(path).suffix.lower()
-        fmt = FORMATS.get((kind, ext))
-        if fmt is None:
-            raise P3MError(f"cannot write a {kind} video to '{ext or path}'", f"{kind} output goes to {supported(kind)}")
-        if fmt.codec == "libx264" and (width % 2 or height % 2):
-            fmt = VideoFormat(fmt.codec, "yuv444p", fmt.options)
+        fmt = video_format(kind, path, width, height)
+        if fmt.pix_fmt == "yuv444p":
             log.warning("%s: size %dx%d is odd; H.264 4:2:0 needs even sizes, so it is encoded as 4:4:4, "
                         "which browsers and QuickTime do not play (crop to an even size to avoid this)",
                         path, width, height)
@@ -314,6 +311,50 @@ class TeeSink(Sink):
             sink.abort()
 
 
+def video_format(kind: Kind, path: str, width: int, height: int) -> VideoFormat:
+    """The format a `kind` video file at `path` gets at this size (H.264 4:4:4 for odd sizes); P3MError for
+    an extension the kind cannot go to."""
+    ext = Path(path).suffix.lower()
+    fmt = FORMATS.get((kind, ext))
+    if fmt is None:
+        raise P3MError(f"cannot write a {kind} video to '{ext or path}'", f"{kind} output goes to {supported(kind)}")
+    if fmt.codec == "libx264" and (width % 2 or height % 2):
+        return VideoFormat(fmt.codec, "yuv444p", fmt.options)
+    return fmt
+
+
+def is_png_sequence(path: str) -> bool:
+    """A printf pattern, a folder, or a path without extension: PNGs, not a video file."""
+    return is_printf_pattern(path) or os.path.isdir(path) or path.endswith(os.sep) or not Path(path).suffix
+
+
+def check_output(path: str, *, kind: Kind, width: int, height: int, input_path: str | None = None) -> VideoFormat | None:
+    """The user mistakes an output can hold, found before any work (P3MError): the input itself, a missing or
+    read-only folder, an extension `kind` cannot go to. Returns the video format it will get (None: a PNG
+    sequence, whose sink checks its folder as it opens)."""
+    if input_path is not None and _same_file(path, input_path):
+        raise P3MError(f"the output {path} is the input", "choose another output path")
+    if is_png_sequence(path):
+        return None
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise P3MError(f"output folder does not exist: {folder}", "create it first")
+    fmt = video_format(kind, path, width, height)
+    _check_writable(folder)
+    return fmt
+
+
+def check_outputs(output: str, source: Source, *, transparent: bool = False,
+                  alpha_out: str | None = None) -> list[VideoFormat]:
+    """`check_output` for one job's outputs (`open_sinks` opens the same); the video formats they will get."""
+    if alpha_out is not None and _same_file(alpha_out, output):
+        raise P3MError(f"--alpha-out is the output {output}", "give the matte its own file")
+    kinds = [(output, "transparent" if transparent else "composite")] + ([(alpha_out, "matte")] if alpha_out else [])
+    formats = [check_output(path, kind=kind, width=source.width, height=source.height, input_path=source.path)
+               for path, kind in kinds]
+    return [f for f in formats if f is not None]
+
+
 def open_sink(path: str, *, width: int, height: int, fps: Fraction, time_base: Fraction | None = None,
               kind: Kind = "composite", audio_from: str | None = None, input_path: str | None = None,
               crf: int | None = None, preset: str | None = None, options: dict[str, str] | None = None,
@@ -323,15 +364,10 @@ def open_sink(path: str, *, width: int, height: int, fps: Fraction, time_base: F
     `audio_from` copies that file's audio (video files; a PNG sequence warns that it is dropped);
     `input_path` guards against overwriting the input. Raises P3MError before any work for bad paths.
     """
-    if input_path is not None and _same_file(path, input_path):
-        raise P3MError(f"the output {path} is the input", "choose another output path")
-    if is_printf_pattern(path) or os.path.isdir(path) or path.endswith(os.sep) or not Path(path).suffix:
+    if check_output(path, kind=kind, width=width, height=height, input_path=input_path) is None:
         if audio_from is not None:
             log.warning("%s: a PNG sequence holds no audio; the input's audio is dropped", path)
         return PngSequenceSink(path, width=width, height=height, kind=kind)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise P3MError(f"output folder does not exist: {folder}", "create it first")
     return VideoFileSink(path, width=width, height=height, fps=fps, time_base=time_base, kind=kind, crf=crf,
                          preset=preset, options=options, audio_from=audio_from, hw_codecs=hw_codecs)
 
@@ -342,8 +378,7 @@ def open_sinks(output: str, source: Source, *, transparent: bool = False, alpha_
     """The sink(s) for one job: `output` (composite or transparent) plus an optional grayscale `alpha_out`."""
     common = dict(width=source.width, height=source.height, fps=source.fps, time_base=source.time_base,
                   input_path=source.path, crf=crf, preset=preset, hw_codecs=hw_codecs)
-    if alpha_out is not None and _same_file(alpha_out, output):
-        raise P3MError(f"--alpha-out is the output {output}", "give the matte its own file")
+    check_outputs(output, source, transparent=transparent, alpha_out=alpha_out)
     main = open_sink(output, kind="transparent" if transparent else "composite",
                      audio_from=source.path if audio and source.has_audio else None, **common)
     if alpha_out is None:

@@ -57,9 +57,9 @@ def test_signal_mid_run_keeps_a_playable_file_with_the_frames_done(inputs, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["at_frame_10", "out.mp4"]     # no partial file left
 
 
-def test_sigterm_while_the_model_loads_leaves_no_partial_file(inputs, tmp_path):
-    # The output's hidden partial file exists from before the model loads (bad paths fail fast); SIGTERM's
-    # default action would leave it behind. The CLI turns SIGTERM into the Ctrl-C path, which removes it.
+def test_sigterm_while_the_model_loads_stops_cleanly_and_writes_nothing(inputs, tmp_path):
+    # Bad output paths fail before the model loads, but the output itself opens after it (NVENC's probe runs
+    # meanwhile): SIGTERM while it loads must stop the job cleanly, and leave nothing behind.
     out, marker = tmp_path / "out.mp4", tmp_path / "loading"
     env = {**os.environ, "PYTHONPATH": str(REPO), "P3M_TEST_MARKER": str(marker)}
     proc = subprocess.Popen([sys.executable, str(REPO / "tests/robustness/robust_cli.py"), "cutout",
@@ -67,7 +67,7 @@ def test_sigterm_while_the_model_loads_leaves_no_partial_file(inputs, tmp_path):
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for(marker.exists, proc, timeout=60)
-        assert list(tmp_path.glob(".out.*.part.mp4"))          # the partial file is there while it loads
+        assert not list(tmp_path.glob(".out.*"))                # nothing written while it loads
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=30)
     finally:

@@ -1,7 +1,10 @@
 """Hardware codec selection: NVENC/NVDEC only where they really open, else the CPU codecs, and the log says which."""
 from __future__ import annotations
 
+import functools
 import logging
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +78,47 @@ def test_hw_codecs_off_probes_nothing_and_says_so(fake_probes, clip: Path, tmp_p
             "encode with libx264 (CPU; hardware codecs off)") in caplog.messages
 
 
+@pytest.fixture
+def slow_probe(monkeypatch):
+    """The real probe's cache and lock around a fake that takes 0.3 s and fails; records when it ran."""
+    runs: list[tuple[str, float]] = []
+
+    @functools.lru_cache(maxsize=None)
+    def probe(name: str, width: int, height: int, pix_fmt: str) -> Probe:
+        runs.append((name, time.perf_counter()))
+        time.sleep(0.3)
+        return Probe(name, False, "no driver (fake)")
+
+    monkeypatch.setattr(hwcodecs, "_probe_encoder", probe)
+    return runs
+
+
+def test_a_prefetched_probe_runs_once_and_a_caller_during_it_gets_its_answer(slow_probe):
+    thread = hwcodecs.prefetch_encoder("libx264", 64, 48, "yuv420p")
+    assert thread is not None and thread.name == "p3m-codec-probe"
+    choice = pick_encoder("libx264", 64, 48, "yuv420p")         # arrives while the probe runs
+    assert choice == Choice("libx264", False, "unavailable: h264_nvenc (no driver (fake))")
+    thread.join()
+    assert [name for name, _ in slow_probe] == ["h264_nvenc"]
+    assert hwcodecs.prefetch_encoder("libx264", 63, 48, "yuv420p") is None      # odd: nothing to probe
+    assert hwcodecs.prefetch_encoder("libvpx-vp9", 64, 48, "yuv420p") is None
+
+
+def test_the_cutout_probes_nvenc_while_the_model_loads(slow_probe, clip: Path, tmp_path: Path):
+    loaded: list[float] = []
+
+    def load(weights, device, precision):
+        time.sleep(0.1)             # the probe thread starts meanwhile
+        loaded.append(time.perf_counter())
+        return Zero()
+
+    register_matter("zero-hw-timed", load)
+    assert cutout(clip, tmp_path / "out.mp4", model="zero-hw-timed", infer_size=64, quiet=True).frames == N
+    (name, started), = slow_probe
+    assert name == "h264_nvenc" and started < loaded[0]
+    assert not [t for t in threading.enumerate() if t.name == "p3m-codec-probe"]
+
+
 def test_nvenc_is_picked_when_it_opens_with_x264s_quality_and_speed(fake_probes):
     calls, works = fake_probes
     works.add("h264_nvenc")
@@ -112,9 +156,7 @@ def test_probes_really_open_codecs_and_remember_the_answer():
     assert hwcodecs.probe_decoder("h264").ok
     missing = hwcodecs.probe_encoder("no_such_encoder")
     assert not missing.ok and missing.detail
-    hits = hwcodecs.probe_encoder.cache_info().hits
-    hwcodecs.probe_encoder("no_such_encoder")
-    assert hwcodecs.probe_encoder.cache_info().hits == hits + 1
+    assert hwcodecs.probe_encoder("no_such_encoder") is missing     # the cached answer, not a new probe
     assert set(hwcodecs.report()) == {"h264_nvenc", "hevc_nvenc", "h264_cuvid", "nvdec (cuda hwaccel)"}
 
 
