@@ -281,8 +281,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_listening(port: int, timeout: float = 5.0) -> None:
-    """Until something binds `port` (without connecting: the RTMP server accepts one client only)."""
+def _wait_listening(port: int, timeout: float = 20.0) -> None:
+    """Until something binds `port` (without connecting: the RTMP server accepts one client only). The server
+    is a fresh interpreter importing PyAV: 5 s was once too short under the full suite on 2 cores."""
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
         with socket.socket() as s:

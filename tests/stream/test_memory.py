@@ -46,5 +46,8 @@ def test_the_cutout_reuses_freed_frame_buffers(tmp_path: Path):
         run = subprocess.run([sys.executable, "-c", CUTOUT, str(tmp_path), mode], capture_output=True, text=True)
         assert run.returncode == 0, run.stderr[-2000:]
         return float(run.stdout.split()[-1])
-    default, tuned = faults_per_frame("default"), faults_per_frame("tuned")
-    assert tuned * 2 < default, (default, tuned)     # here: 400-540 vs 40-150; whole 10 s 720p job: 1300-1700 vs 190
+    # One run each was flaky: a single run of either varies 2-5× (here default 290-1020, tuned 17-225 a
+    # frame), so three interleaved runs each are summed. Whole 10 s 720p job: 1300-1700 vs 190.
+    runs = [(faults_per_frame("default"), faults_per_frame("tuned")) for _ in range(3)]
+    default, tuned = (sum(r[i] for r in runs) for i in (0, 1))
+    assert tuned * 2 < default, runs
