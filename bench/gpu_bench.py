@@ -312,7 +312,6 @@ def run_live(device: str, size: tuple[int, int], fps: float, seconds: float, inf
     """Capture → sink latency through the live pipeline (drop-stale queues), a paced synthetic camera."""
     from model.p3mnet_matter import P3MNetMatter
     from stream.pipeline import Pipeline
-    from stream.device_cutout import matting_steps
     from stream.stages import Compositor, MattingStage, TemporalSmoother
 
     try:
@@ -327,10 +326,11 @@ def run_live(device: str, size: tuple[int, int], fps: float, seconds: float, inf
     warm = Frame(index=0, image=np.full((height, width, 3), 128, np.uint8))
     matting.process(warm)                      # graph capture and cudnn's search happen before the clock runs
     smoother = TemporalSmoother()
-    try:
-        from stream.live import AlphaReuse     # the live job's arrangement: matting on its own worker
-        stages: list[Any] = [AlphaReuse(matting_steps(matting, smoother)), Compositor("green")]
-        arrangement = "AlphaReuse(matting, smoothing) → compositor (as stream.live)"
+    try:            # the live job's arrangement: matting (and on CUDA compositing) on its own worker
+        from stream.live import AlphaReuse, worker_steps
+        compositor = Compositor("green")
+        stages: list[Any] = [AlphaReuse(worker_steps(matting, smoother, compositor)), compositor]
+        arrangement = "AlphaReuse(worker_steps: matting, smoothing, compositing on CUDA) → compositor (as stream.live)"
     except ImportError:
         stages = [matting, smoother, Compositor("green")]
         arrangement = "matting → smoothing → compositor"

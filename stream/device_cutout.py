@@ -6,8 +6,8 @@ and the composite come down once, and nothing in between touches the host.
                     ─download─▶ frame.alpha, frame.output
 
 The offline job uses it in place of its matting, smoothing and compositing stages when the matter runs on
-CUDA; the live job's matting worker uses it without compositing (its frames are composited with whichever
-alpha is newest). The same stage objects do the work, so options mean the same; it also runs on the CPU,
+CUDA; the live job's matting worker uses it too (stream/live.py: a frame that gets its own alpha leaves
+with the worker's composite, one that reuses an older alpha is composited on the CPU). The same stage objects do the work, so options mean the same; it also runs on the CPU,
 for tests. `matting_steps` and `middle_stages` pick between it and the CPU stages.
 
 Offline (`overlap`), a batch's results are collected only after the next batch was queued: while the GPU
@@ -119,13 +119,17 @@ class DeviceCutout:
                 stage.close()
 
 
-def matting_steps(matting: MattingStage, smoother: TemporalSmoother) -> list[Stage]:
+def matting_steps(matting: MattingStage, smoother: TemporalSmoother,
+                  compositor: Compositor | None = None) -> list[Stage]:
     """Matting and temporal smoothing as pipeline stages. On the CPU: model, smoother, upsampling; the smoother
     blends the model-resolution alpha (a sixth of the pixels at 720p: 0.2 instead of 1.4 ms) and the guided
-    upsampling then fits the blend to the current frame's edges. On CUDA: one DeviceCutout without
-    compositing, which smooths the full-resolution alpha on the device before it comes down."""
+    upsampling then fits the blend to the current frame's edges. On CUDA: one DeviceCutout, which smooths
+    the full-resolution alpha on the device before it comes down, and with `compositor` (CUDA only)
+    composites there too: the frame comes back with its alpha and its `output`."""
     if matting.device_path is not None:
-        return [DeviceCutout(matting, smoother, None)]
+        return [DeviceCutout(matting, smoother, compositor)]
+    if compositor is not None:
+        raise ValueError("matting_steps composites only on CUDA: on the CPU the compositor is a stage of its own")
     model, upsampling = matting.split()
     return [model, smoother, upsampling]
 

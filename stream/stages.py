@@ -265,7 +265,15 @@ class Compositor:
         """True when the output is RGBA."""
         return self._background is None
 
+    @property
+    def stateless(self) -> bool:
+        """True when each frame's background depends on that frame alone (not a looping video, which moves
+        on a frame per call): then another Compositor of the same `spec` composites any frame alike."""
+        return not isinstance(self._background, _Video)
+
     def process(self, frame: Frame) -> Frame:
+        if frame.output is not None:        # composited already (the live matting worker, on the device)
+            return frame
         if frame.alpha is None:
             raise ValueError(f"frame {frame.index} has no alpha: run the matting stage first")
         if self._background is None:

@@ -25,10 +25,15 @@ from stream.camera import SyntheticCamera, read_stamp
 from stream.cli import _Group
 from stream.config import ConfigError
 from stream.frames import Frame
-from stream.live import AlphaReuse, LiveConfig, live, load_live_config
+from stream.demo import make_demo_clip
+from stream.device_cutout import DeviceCutout, matting_steps
+from stream.device_matting import DeviceMatting
+from stream.live import AlphaReuse, LiveConfig, live, load_live_config, worker_steps
 from stream.live_cli import live as live_command
 from stream.outputs import BackgroundSink, PreviewSink, StreamSink, virtual_camera_hint
 from stream.sinks import Sink
+from stream.stages import Compositor, MattingStage, TemporalSmoother
+from test_device_matting import KeyMatter, scene
 
 FPS = 30
 SIZE = (160, 120)
@@ -190,6 +195,61 @@ def test_alpha_reuse_waits_for_the_own_alpha_only_when_the_model_keeps_up() -> N
         assert used == [0, 0, 0, 0] and slow.reused == 4 and np.all(rest[-1].alpha == 0)
     finally:
         slow.close()
+
+
+class IndexCutout(IndexMatte):
+    """IndexMatte that also composites (as the CUDA worker does): output = the frame index in every pixel."""
+
+    def process(self, frame: Frame) -> Frame:
+        super().process(frame)
+        frame.output = np.full(frame.image.shape, frame.index, np.uint8)
+        return frame
+
+
+def test_a_frame_with_its_own_alpha_leaves_with_the_workers_composite() -> None:
+    compositor = Compositor("green")
+    fast = AlphaReuse([IndexCutout()], wait_s=0.2)
+    try:
+        for frame in _frames(4):
+            time.sleep(0.01)
+            out = compositor.process(fast.process(frame))
+            assert out.extras["alpha_from"] == frame.index and np.all(out.output == frame.index)
+    finally:
+        fast.close()
+    slow = AlphaReuse([IndexCutout(seconds=0.1)], wait_s=0.02)
+    try:
+        first, *rest = _frames(3)
+        assert np.all(compositor.process(slow.process(first)).output == 0)
+        for frame in rest:                      # an older frame's alpha: blended here, over green
+            out = compositor.process(slow.process(frame))
+            assert out.extras["alpha_from"] == 0
+            assert out.output.shape == (8, 8, 3) and np.all(out.output == (0, 255, 0))
+    finally:
+        slow.close()
+
+
+def test_the_cuda_worker_composites_unless_the_background_is_a_video(tmp_path: Path) -> None:
+    # worker_steps decides by the matting stage's device path: a CPU DeviceMatting stands in for CUDA's.
+    clip = tmp_path / "bg.mp4"
+    make_demo_clip(clip, seconds=0.2, size=(64, 48))
+    stage = MattingStage(KeyMatter(), infer_size=64)
+    assert [type(s).__name__ for s in worker_steps(stage, TemporalSmoother(), Compositor("blur"))] == \
+        ["_ModelStep", "TemporalSmoother", "_UpsampleStep"]               # on the CPU: no compositing in the worker
+    with pytest.raises(ValueError, match="only on CUDA"):
+        matting_steps(stage, TemporalSmoother(), Compositor("blur"))
+    stage.device_path = DeviceMatting(KeyMatter(), stage.infer_shape)
+    for background, composites in (("green", True), ("blur:8", True), ("transparent", True), (str(clip), False)):
+        compositor = Compositor(background)
+        (worker,) = worker_steps(stage, TemporalSmoother(), compositor)
+        assert isinstance(worker, DeviceCutout) and (worker.compositor is not None) == composites, background
+        assert worker.compositor is not compositor              # the compose path keeps its own
+        frame = worker.process(Frame(index=0, image=scene(0)))
+        reference = compositor.process(Frame(index=0, image=frame.image, alpha=frame.alpha))
+        if composites:
+            assert np.abs(frame.output.astype(int) - reference.output.astype(int)).max() <= 1
+        else:
+            assert frame.output is None
+        compositor.close()
 
 
 def test_alpha_reuse_reports_the_worker_error_in_the_compose_path() -> None:
