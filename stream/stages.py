@@ -295,12 +295,14 @@ class Compositor:
         a = alphas.unsqueeze(-1)
         if self._background is None:
             return torch.cat([images, a.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)], dim=-1)
-        height, width = images.shape[1:3]
-        pictures = [self._background.render(image, (width, height)) for image in sources]
-        if all(p is pictures[0] for p in pictures):         # a still: one upload, broadcast over the batch
-            background = self._on_device(pictures[0], images.device)[None]
-        else:
-            background = torch.stack([self._on_device(p, images.device) for p in pictures])
+        background = self._background.render_tensor(images) if isinstance(self._background, _Blur) else None
+        if background is None:
+            height, width = images.shape[1:3]
+            pictures = [self._background.render(image, (width, height)) for image in sources]
+            if all(p is pictures[0] for p in pictures):         # a still: one upload, broadcast over the batch
+                background = self._on_device(pictures[0], images.device)[None]
+            else:
+                background = torch.stack([self._on_device(p, images.device) for p in pictures])
         return torch.lerp(background.float(), images.float(), a).round_().clamp_(0, 255).to(torch.uint8)
 
     def _on_device(self, picture: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -395,6 +397,32 @@ class _Blur(_Background):
         small = cv2.resize(image, (max(1, width // f), max(1, height // f)), interpolation=cv2.INTER_AREA)
         small = cv2.GaussianBlur(small, (0, 0), self.sigma / f)
         return cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
+
+    def render_tensor(self, images: torch.Tensor) -> torch.Tensor | None:
+        """`render` for a batch where it is (N×H×W×3 uint8 on a device → the same there): the same shrink,
+        OpenCV's 8-bit Gaussian kernel and border, and bilinear upsampling, in float; within 2-5 grey levels
+        of `render` (mean 0.1-0.5; the most where the shrink is not by a whole factor). On CUDA it spares the host 4-8 ms a 1080p frame (one core here) and an
+        upload. None when the kernel is wider than the shrunk frame (a tiny frame): `render` does those."""
+        import torch
+        import torch.nn.functional as F
+
+        n, height, width = images.shape[:3]
+        f = max(1, int(self.sigma // 4))
+        small_h, small_w = max(1, height // f), max(1, width // f)
+        sigma = self.sigma / f
+        radius = (int(sigma * 6 + 1.5) | 1) // 2           # OpenCV's size for 8-bit images: round(6σ + 1) | 1
+        if radius >= min(small_h, small_w):                 # reflection needs the border inside the image
+            return None
+        x = images.permute(0, 3, 1, 2).float()
+        small = F.interpolate(x, size=(small_h, small_w), mode="area")
+        taps = torch.arange(-radius, radius + 1, dtype=torch.float64, device=images.device)
+        kernel = torch.exp(-taps * taps / (2 * sigma * sigma))
+        kernel = (kernel / kernel.sum()).float()
+        planes = F.pad(small, (radius,) * 4, mode="reflect").reshape(n * 3, 1, small_h + 2 * radius, -1)
+        planes = F.conv2d(F.conv2d(planes, kernel.view(1, 1, 1, -1)), kernel.view(1, 1, -1, 1))
+        small = planes.reshape(n, 3, small_h, small_w).round()          # OpenCV's blur rounds to 8 bits
+        big = F.interpolate(small, size=(height, width), mode="bilinear", align_corners=False)
+        return big.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
 
 
 def _loop_video(path: Path) -> Iterator[np.ndarray]:

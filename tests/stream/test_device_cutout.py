@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from model.p3mnet_matter import P3MNetMatter
+from stream.demo import make_demo_clip
 from stream.device_cutout import DeviceCutout, matting_steps, middle_stages
 from stream.device_matting import DeviceMatting
 from stream.stages import Compositor, MattingStage, TemporalSmoother
@@ -40,10 +41,12 @@ def test_one_device_stage_gives_what_the_three_stages_give(background, smoothing
                          device_path=DeviceMatting(KeyMatter(), matting.infer_shape, batch_size=2))
     mine = fused.process_batch(frames(2)) + fused.process_batch(frames(5)[2:4]) + [fused.process(frames(5)[4])]
     channels = 4 if background == "transparent" else 3
+    # rounding of the blend; the blur is computed on the device too (Blur.render_tensor: within 2-4 levels)
+    bound = 4 if background.startswith("blur") else 1
     for a, b in zip(reference, mine):
         np.testing.assert_allclose(b.alpha, a.alpha, rtol=0, atol=1e-6)
         assert b.output.shape == (96, 160, channels) and b.output.dtype == np.uint8
-        assert np.abs(b.output.astype(int) - a.output.astype(int)).max() <= 1     # rounding of the blend
+        assert np.abs(b.output.astype(int) - a.output.astype(int)).max() <= bound
     if smoothing:       # smoothing really ran: the moving edge differs from the raw alpha of the same frame
         raw = frames(5)
         DeviceMatting(KeyMatter(), matting.infer_shape).alphas(raw)
@@ -139,17 +142,19 @@ def test_cuda_device_cutout_gives_what_the_three_stages_give(seed3_pth, backgrou
 
 
 @cuda
-def test_cuda_overlapped_batches_give_what_one_batch_at_a_time_gives(seed3_pth):
+def test_cuda_overlapped_batches_give_what_one_batch_at_a_time_gives(seed3_pth, tmp_path):
     # The host fills one upload slot while the GPU works on the other: a missing wait would show here as
-    # another frame's pixels. Per-frame backgrounds (blur) are uploaded on the same queue.
+    # another frame's pixels. A video background's frames are uploaded on the same queue.
     matting = MattingStage(P3MNetMatter(seed3_pth, device="cuda"), infer_size=256, batch_size=4)
+    background = make_demo_clip(tmp_path / "bg.mp4", seconds=0.5, size=(640, 360))
 
     def run(overlap: bool) -> list:
-        stage = DeviceCutout(matting, TemporalSmoother(), Compositor("blur:8"), overlap=overlap)
+        stage = DeviceCutout(matting, TemporalSmoother(), Compositor(str(background)), overlap=overlap)
         mine = frames(26, height=720, width=1280)
         for start in range(0, 26, 4):
             stage.process_batch(mine[start:start + 4])
         stage.flush()
+        stage.compositor.close()
         return mine
 
     plain, overlapped = run(False), run(True)

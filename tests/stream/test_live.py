@@ -245,8 +245,9 @@ def test_the_cuda_worker_composites_unless_the_background_is_a_video(tmp_path: P
         assert worker.compositor is not compositor              # the compose path keeps its own
         frame = worker.process(Frame(index=0, image=scene(0)))
         reference = compositor.process(Frame(index=0, image=frame.image, alpha=frame.alpha))
-        if composites:
-            assert np.abs(frame.output.astype(int) - reference.output.astype(int)).max() <= 1
+        if composites:       # the blend's rounding; the device's blur is within 2-4 grey levels of OpenCV's
+            bound = 4 if background.startswith("blur") else 1
+            assert np.abs(frame.output.astype(int) - reference.output.astype(int)).max() <= bound
         else:
             assert frame.output is None
         compositor.close()
