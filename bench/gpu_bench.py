@@ -26,7 +26,6 @@ import statistics
 import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -118,20 +117,6 @@ class NullSink(Sink):
 
     def write(self, frame: Frame) -> None:
         self.frames_written += 1
-
-
-def paced_frames(size: tuple[int, int], fps: float, seconds: float) -> Iterator[Frame]:
-    """A synthetic camera when stream.camera is absent: moving gradients at exactly `fps`."""
-    width, height = size
-    base = (np.arange(width, dtype=np.uint16)[None, :, None] + np.arange(height, dtype=np.uint16)[:, None, None])
-    images = [((base + 9 * i + np.array([0, 80, 160], np.uint16)) % 256).astype(np.uint8) for i in range(30)]
-    start = time.perf_counter()
-    for i in range(round(seconds * fps)):
-        delay = start + i / fps - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        yield Frame(index=i, image=images[i % len(images)], pts=i, time_base=Fraction(1, round(fps)),
-                    captured_at=time.perf_counter())
 
 
 # --- 1. parity ------------------------------------------------------------------------------------------------
@@ -307,33 +292,27 @@ class _capture_logs(contextlib.AbstractContextManager):
 
 # --- 4. live latency -------------------------------------------------------------------------------------------
 
+LIVE_ROWS = (("green", "mixed"), ("blur:25", "mixed"), ("green", "fp16"))    # (background, precision)
+
+
 def run_live(device: str, size: tuple[int, int], fps: float, seconds: float, infer_size: int,
-             weights: Path) -> dict[str, Any]:
+             weights: Path, background: str = "green", precision: str = "mixed") -> dict[str, Any]:
     """Capture → sink latency through the live pipeline (drop-stale queues), a paced synthetic camera."""
     from model.p3mnet_matter import P3MNetMatter
+    from stream.camera import SyntheticCamera
+    from stream.live import AlphaReuse, worker_steps
     from stream.pipeline import Pipeline
     from stream.stages import Compositor, MattingStage, TemporalSmoother
 
-    try:
-        from stream.camera import SyntheticCamera
-        source: Any = SyntheticCamera(size, fps, seconds=seconds)
-        source_name = "stream.camera.SyntheticCamera"
-    except ImportError:
-        source, source_name = paced_frames(size, fps, seconds), "paced gradients"
-    matter = P3MNetMatter(weights, device=device)
+    source = SyntheticCamera(size, fps, seconds=seconds)
+    matter = P3MNetMatter(weights, device=device, precision=precision)
     matting = MattingStage(matter, infer_size=infer_size)
     width, height = size
     warm = Frame(index=0, image=np.full((height, width, 3), 128, np.uint8))
     matting.process(warm)                      # graph capture and cudnn's search happen before the clock runs
-    smoother = TemporalSmoother()
-    try:            # the live job's arrangement: matting (and on CUDA compositing) on its own worker
-        from stream.live import AlphaReuse, worker_steps
-        compositor = Compositor("green")
-        stages: list[Any] = [AlphaReuse(worker_steps(matting, smoother, compositor)), compositor]
-        arrangement = "AlphaReuse(worker_steps: matting, smoothing, compositing on CUDA) → compositor (as stream.live)"
-    except ImportError:
-        stages = [matting, smoother, Compositor("green")]
-        arrangement = "matting → smoothing → compositor"
+    compositor = Compositor(background)        # as stream.live: matting (on CUDA compositing too) on a worker
+    stages: list[Any] = [AlphaReuse(worker_steps(matting, TemporalSmoother(), compositor)), compositor]
+    arrangement = f"AlphaReuse(worker_steps) → compositor, {background}"
     pipeline = Pipeline(source, stages, NullSink(), policy="live")
     try:
         stats = pipeline.run()
@@ -343,7 +322,7 @@ def run_live(device: str, size: tuple[int, int], fps: float, seconds: float, inf
             if close is not None:
                 close()
     ms = sorted(1000 * s for s in stats.latencies)
-    return {"source": source_name, "arrangement": arrangement, "size": f"{width}x{height}", "fps_in": fps,
+    return {"source": "stream.camera.SyntheticCamera", "arrangement": arrangement, "size": f"{width}x{height}", "fps_in": fps,
             "frames_in": stats.frames_in, "written": stats.written, "dropped": stats.dropped,
             "fps_out": stats.fps, "p50_ms": ms[len(ms) // 2] if ms else None,
             "p95_ms": ms[min(len(ms) - 1, int(0.95 * len(ms)))] if ms else None,
@@ -449,12 +428,18 @@ def _run(args: argparse.Namespace, smoke: bool, device: torch.device, skip: set[
                 _print_pipeline(result["pipeline"], clip_size)
                 save()
             if "live" not in skip:
-                try:
-                    result["live"] = ({"error": "skipped (time)"} if deadline.passed else
-                                      run_live(device.type, live_size, live_fps, live_seconds, infer_size, weights))
-                except Exception as e:  # noqa: BLE001 - the section says why; what was measured is kept
-                    result["live"] = {"error": f"{type(e).__name__}: {e}"[:300]}
-                _print_live(result["live"])
+                print("\n## live latency (capture → sink)")
+                result["live"] = []
+                for background, precision in LIVE_ROWS[:1] if smoke else LIVE_ROWS:
+                    try:
+                        row = ({"error": "skipped (time)"} if deadline.passed else
+                               run_live(device.type, live_size, live_fps, live_seconds, infer_size, weights,
+                                        background, precision))
+                    except Exception as e:  # noqa: BLE001 - the row says why; what was measured is kept
+                        row = {"error": f"{type(e).__name__}: {e}"[:300]}
+                    result["live"].append(row)
+                    _print_live(row)
+                    free_memory()
     save()
     if out:
         print(f"# wrote {out}")
@@ -503,7 +488,6 @@ def _print_pipeline(rows: dict[str, Any], size: tuple[int, int]) -> None:
 
 
 def _print_live(r: dict[str, Any]) -> None:
-    print("\n## live latency (capture → sink)")
     if "error" in r:
         print(r["error"])
         return
