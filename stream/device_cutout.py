@@ -7,8 +7,9 @@ and the composite come down once, and nothing in between touches the host.
 
 The offline job uses it in place of its matting, smoothing and compositing stages when the matter runs on
 CUDA; the live job's matting worker uses it too (stream/live.py: a frame that gets its own alpha leaves
-with the worker's composite, one that reuses an older alpha is composited on the CPU). The same stage objects do the work, so options mean the same; it also runs on the CPU,
-for tests. `matting_steps` and `middle_stages` pick between it and the CPU stages.
+with the worker's composite, one that reuses an older alpha is composited on the CPU). The same stage
+objects do the work, so options mean the same; it also runs on the CPU, for tests. `matting_steps` and
+`middle_stages` pick between it and the CPU stages.
 
 Offline (`overlap`), a batch's results are collected only after the next batch was queued: while the GPU
 works on one batch, the host copies the next one's frames into the other upload buffers and the pipeline

@@ -134,7 +134,7 @@ class DeviceMatting:
             hosts = [torch.empty(t.shape, dtype=t.dtype, pin_memory=True) for t in tensors]
             for host, t in zip(hosts, tensors):
                 host.copy_(t, non_blocking=True)
-            done = torch.cuda.Event()
+            done = torch.cuda.Event(blocking=True)    # the waiting thread sleeps: x264 wants the cores
             done.record(self._compute)
             return Download(hosts, done)
 
