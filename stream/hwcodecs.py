@@ -5,8 +5,9 @@ software fallback per stream; `h264_cuvid` is probed too, for the benchmark) for
 PyAV wheel lists these codecs even where no driver can run them, so each is probed once per process
 by really opening it and coding a few tiny frames; the answer is cached. A failed NVENC probe costs ~1 s
 on an H200 machine, so the offline job starts it (`prefetch_encoder`) before it loads the model, and the
-sink finds the answer ready. Nothing here raises because hardware is missing: the caller gets the CPU codec. Sources and sinks keep the `Choice` they got
-(`decoder`, `encoder`), and the offline job logs them in one line (`describe`).
+sink finds the answer ready. Nothing here raises because hardware is missing: the caller gets the CPU
+codec. Sources and sinks keep the `Choice` they got (`decoder`, `encoder`), and the offline job logs them
+in one line (`describe`).
 """
 from __future__ import annotations
 

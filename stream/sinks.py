@@ -347,12 +347,16 @@ def check_output(path: str, *, kind: Kind, width: int, height: int, input_path: 
 def check_outputs(output: str, source: Source, *, transparent: bool = False,
                   alpha_out: str | None = None) -> list[VideoFormat]:
     """`check_output` for one job's outputs (`open_sinks` opens the same); the video formats they will get."""
-    if alpha_out is not None and _same_file(alpha_out, output):
-        raise P3MError(f"--alpha-out is the output {output}", "give the matte its own file")
+    _check_alpha_out(alpha_out, output)
     kinds = [(output, "transparent" if transparent else "composite")] + ([(alpha_out, "matte")] if alpha_out else [])
     formats = [check_output(path, kind=kind, width=source.width, height=source.height, input_path=source.path)
                for path, kind in kinds]
     return [f for f in formats if f is not None]
+
+
+def _check_alpha_out(alpha_out: str | None, output: str) -> None:
+    if alpha_out is not None and _same_file(alpha_out, output):
+        raise P3MError(f"--alpha-out is the output {output}", "give the matte its own file")
 
 
 def open_sink(path: str, *, width: int, height: int, fps: Fraction, time_base: Fraction | None = None,
@@ -378,7 +382,7 @@ def open_sinks(output: str, source: Source, *, transparent: bool = False, alpha_
     """The sink(s) for one job: `output` (composite or transparent) plus an optional grayscale `alpha_out`."""
     common = dict(width=source.width, height=source.height, fps=source.fps, time_base=source.time_base,
                   input_path=source.path, crf=crf, preset=preset, hw_codecs=hw_codecs)
-    check_outputs(output, source, transparent=transparent, alpha_out=alpha_out)
+    _check_alpha_out(alpha_out, output)
     main = open_sink(output, kind="transparent" if transparent else "composite",
                      audio_from=source.path if audio and source.has_audio else None, **common)
     if alpha_out is None:

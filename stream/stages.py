@@ -401,8 +401,9 @@ class _Blur(_Background):
     def render_tensor(self, images: torch.Tensor) -> torch.Tensor | None:
         """`render` for a batch where it is (N×H×W×3 uint8 on a device → the same there): the same shrink,
         OpenCV's 8-bit Gaussian kernel and border, and bilinear upsampling, in float; within 2-5 grey levels
-        of `render` (mean 0.1-0.5; the most where the shrink is not by a whole factor). On CUDA it spares the host 4-8 ms a 1080p frame (one core here) and an
-        upload. None when the kernel is wider than the shrunk frame (a tiny frame): `render` does those."""
+        of `render` (mean 0.1-0.5; the most where the shrink is not by a whole factor). On CUDA it spares
+        the host 4-8 ms a 1080p frame (one core here) and an upload. None when the kernel is wider than the
+        shrunk frame (a tiny frame): `render` does those."""
         import torch
         import torch.nn.functional as F
 
