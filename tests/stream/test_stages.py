@@ -1,9 +1,7 @@
 """The stages: matting adapter, temporal smoothing, compositing over every kind of background."""
 from __future__ import annotations
 
-import tempfile
 from fractions import Fraction
-from pathlib import Path
 
 import av
 import cv2
@@ -325,12 +323,22 @@ def test_blur_background(person):
     np.testing.assert_array_equal(_composite("blur", image, np.ones_like(alpha)), image)
 
 
+@pytest.fixture(scope="module")
+def portrait_like(tmp_path_factory) -> np.ndarray:
+    """A 1280×720 frame with edges, gradients and texture (the demo clip's first frame)."""
+    from stream.demo import make_demo_clip
+
+    path = make_demo_clip(tmp_path_factory.mktemp("blur") / "clip.mp4", seconds=0.1, size=(1280, 720))
+    with av.open(str(path)) as container:
+        return next(container.decode(video=0)).to_ndarray(format="rgb24")
+
+
 @pytest.mark.parametrize("size", [(1280, 720), (641, 359), (160, 96)])
 @pytest.mark.parametrize("sigma", [8.0, 25.0])
-def test_the_blur_background_renders_on_a_device_as_on_the_host(size, sigma):
+def test_the_blur_background_renders_on_a_device_as_on_the_host(portrait_like, size, sigma):
     import torch
 
-    image = cv2.resize(_portrait_like(), size, interpolation=cv2.INTER_AREA)
+    image = cv2.resize(portrait_like, size, interpolation=cv2.INTER_AREA)
     host = Compositor(f"blur:{sigma}")._background.render(image, size)
     device = Compositor(f"blur:{sigma}")._background.render_tensor(torch.from_numpy(np.stack([image, image[::-1]])))
     assert device.shape == (2, size[1], size[0], 3) and device.dtype == torch.uint8
@@ -348,16 +356,6 @@ def test_a_blur_too_wide_for_a_tiny_frame_is_rendered_on_the_host(person):
     assert compositor._background.render_tensor(torch.from_numpy(image)[None]) is None
     on_device = compositor.composite_tensor(torch.from_numpy(image)[None], torch.from_numpy(alpha)[None], [image])
     assert np.abs(on_device[0].numpy().astype(int) - _composite("blur:100", image, alpha)).max() <= 1
-
-
-def _portrait_like() -> np.ndarray:
-    """A 1280×720 frame with edges, gradients and texture (the demo clip's first frame)."""
-    from stream.demo import make_demo_clip
-
-    path = Path(tempfile.mkdtemp()) / "clip.mp4"
-    make_demo_clip(path, seconds=0.1, size=(1280, 720))
-    with av.open(str(path)) as container:
-        return next(container.decode(video=0)).to_ndarray(format="rgb24")
 
 
 def test_transparent_is_rgba(person):
