@@ -170,7 +170,10 @@ class DeviceMatting:
         return torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
 
     def close(self) -> None:
-        """Drop graphs and buffers (their device memory goes with the last reference)."""
+        """Drop graphs and buffers (their device memory goes with the last reference), once the GPU is done
+        with them: a cancelled job can leave a batch queued."""
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
         if self._graphed is not None:
             self._graphed.reset()
         self._buffers.clear()
