@@ -228,7 +228,8 @@ def run_pipeline(tmp: Path, device: str, size: tuple[int, int], seconds: float, 
                                                           hwcodecs.nvenc_options(18, preset))
     hardware_available = any(p.ok for p in probes.values())
     last = batches[-1]
-    jobs = ([(b, "auto", True) for b in batches] + [(last, "auto", False)]     # A/B: batches overlapped or not
+    overlap_ab = [(last, "auto", False)] if device == "cuda" else []    # A/B: CUDA batches overlapped or not
+    jobs = ([(b, "auto", True) for b in batches] + overlap_ab
             + ([(last, "all", True)] if probes["nvdec (cuda hwaccel)"].ok else [])
             + ([(last, "off", True)] if hardware_available else []))
     for batch, hw, overlap in jobs:
