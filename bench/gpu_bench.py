@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 for folder in (ROOT, ROOT / "bench"):        # the package, and this script's neighbours when imported
@@ -228,12 +228,14 @@ def run_pipeline(tmp: Path, device: str, size: tuple[int, int], seconds: float, 
                                                           hwcodecs.nvenc_options(18, preset))
     hardware_available = any(p.ok for p in probes.values())
     last = batches[-1]
-    overlap_ab = [(last, "auto", False)] if device == "cuda" else []    # A/B: CUDA batches overlapped or not
-    jobs = ([(b, "auto", True) for b in batches] + overlap_ab
-            + ([(last, "all", True)] if probes["nvdec (cuda hwaccel)"].ok else [])
-            + ([(last, "off", True)] if hardware_available else []))
-    for batch, hw, overlap in jobs:
-        name = f"full cut-out (P3M-Net random, batch {batch}, hw codecs {hw}{'' if overlap else ', no overlap'})"
+    jobs = [Job(b, "auto") for b in batches]
+    if device == "cuda":        # A/B on the device stage: batches not overlapped; a shorter GIL switch interval
+        jobs += [Job(last, "auto", overlap=False), Job(last, "auto", switch_ms=0.5)]
+    jobs += [Job(last, "all")] if probes["nvdec (cuda hwaccel)"].ok else []
+    jobs += [Job(last, "off")] if hardware_available else []
+    for batch, hw, overlap, switch_ms in jobs:
+        extra = ("" if overlap else ", no overlap") + (f", GIL switch {switch_ms} ms" if switch_ms else "")
+        name = f"full cut-out (P3M-Net random, batch {batch}, hw codecs {hw}{extra})"
         if deadline.passed:
             rows[name] = {"error": "skipped (time)"}
             continue
@@ -246,7 +248,7 @@ def run_pipeline(tmp: Path, device: str, size: tuple[int, int], seconds: float, 
                                   quiet=True))
             return results[-1].frames
 
-        with logs, overlapping(overlap):
+        with logs, overlapping(overlap), switch_interval(switch_ms):
             row = timed(job)
         row["log"] = logs.lines
         if results:
@@ -258,6 +260,29 @@ def run_pipeline(tmp: Path, device: str, size: tuple[int, int], seconds: float, 
         if name.startswith("full") and "fps" in row and floor:
             row["ratio_to_decode_encode"] = row["fps"] / floor
     return rows
+
+
+class Job(NamedTuple):
+    """One full cut-out row: batch, --hw-codecs, batches overlapped (the default), Python's GIL switch
+    interval (None: its default, 5 ms)."""
+
+    batch: int
+    hw: str
+    overlap: bool = True
+    switch_ms: float | None = None
+
+
+@contextlib.contextmanager
+def switch_interval(ms: float | None) -> Iterator[None]:
+    """sys.setswitchinterval(ms) while inside (None: unchanged): how long a thread holding the GIL keeps it
+    before one that waits may take it."""
+    before = sys.getswitchinterval()
+    if ms is not None:
+        sys.setswitchinterval(ms / 1000)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
 
 
 @contextlib.contextmanager
@@ -472,13 +497,13 @@ def _print_forward(rows: list[dict[str, Any]]) -> None:
 
 def _print_pipeline(rows: dict[str, Any], size: tuple[int, int]) -> None:
     print(f"\n## offline pipeline on a generated {size[0]}x{size[1]} 30 fps clip")
-    print(f"{'row':70} {'frames':>6} {'s':>7} {'fps':>7} {'ratio':>6}")
+    print(f"{'row':75} {'frames':>6} {'s':>7} {'fps':>7} {'ratio':>6}")
     for name, r in rows.items():
         if "error" in r:
-            print(f"{name:70} {r['error']}")
+            print(f"{name:75} {r['error']}")
             continue
         ratio = f"{r['ratio_to_decode_encode']:.2f}" if "ratio_to_decode_encode" in r else ""
-        print(f"{name:70} {r['frames']:6d} {r['seconds']:7.2f} {r['fps']:7.1f} {ratio:>6}", flush=True)
+        print(f"{name:75} {r['frames']:6d} {r['seconds']:7.2f} {r['fps']:7.1f} {ratio:>6}", flush=True)
     for name, r in rows.items():
         tag = name.split("(")[1].rstrip(")")
         for line in r.get("log", []):
