@@ -16,6 +16,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -103,8 +104,9 @@ class DeviceMatting:
         height, width = frames[0].image.shape[:2]
         n = max(len(frames), self.batch_size)
         staging, device_in = self._buffer(slot, n, height, width)
-        for i, frame in enumerate(frames):
-            staging[i].copy_(torch.from_numpy(frame.image))
+        # One call for the batch: each call gives the GIL back and must wait for it again (up to 5 ms while
+        # another thread runs Python), so 8 per-frame copies can cost far more than their 0.6 ms each.
+        np.stack([frame.image for frame in frames], out=staging.numpy()[:len(frames)])
         with torch.inference_mode(), self._on(self._upload):
             device_in.copy_(staging, non_blocking=self.cuda)
         if self.cuda:
