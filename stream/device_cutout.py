@@ -104,13 +104,13 @@ class DeviceCutout:
 
     def _collect(self, batch: _InFlight) -> list[Frame]:
         """Wait for `batch`'s results and put them on its frames (its slot is free again after this)."""
-        hosts = batch.download.wait()
+        hosts = [host.numpy() for host in batch.download.wait()]     # views: each frame keeps its slice alive
         if self.compositor is not None:
             for frame, output in zip(batch.frames, hosts.pop(0)):
-                frame.output = output.numpy()
+                frame.output = output
         if self.keep_alpha:
             for frame, alpha in zip(batch.frames, hosts.pop(0)):
-                frame.alpha = alpha.numpy()
+                frame.alpha = alpha
         return batch.frames
 
     def close(self) -> None:
