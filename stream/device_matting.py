@@ -81,8 +81,8 @@ class DeviceMatting:
         """Set `frame.alpha` on each frame (frames of one size are matted together, `batch_size` at a time)."""
         for group in self.batches(frames):
             _, alpha = self.matte_on_device(group)
-            for frame, a in zip(group, self.download(alpha)[0]):
-                frame.alpha = a.numpy()          # a view of the pinned host tensor, which it keeps alive
+            for frame, a in zip(group, self.download(alpha)[0].numpy()):
+                frame.alpha = a                  # a view of the pinned host tensor, which it keeps alive
 
     def batches(self, frames: Sequence[Frame]) -> Iterator[Sequence[Frame]]:
         """`frames` in runs of one size, at most `batch_size` long, in order."""
