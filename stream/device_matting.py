@@ -30,10 +30,10 @@ from stream.refine import bilinear_upsample, guided_upsample
 SLOTS = 2       # upload buffer sets: one being filled while the GPU works on a batch from the other
 
 
-
 def shrink(x: Tensor, size: tuple[int, int]) -> Tensor:
-    """Area-like downscale of N×C×H×W float to `size` (h, w), as MattingStage's OpenCV path does it:
-    bilinear to twice the size, then an exact 2×2 average, when both sides shrink by more than 2."""
+    """Area-like downscale of N×C×H×W float to `size` (h, w): bilinear to twice the size, then an exact 2×2
+    average, when both sides shrink by more than 2. (MattingStage's CPU path, `stages._shrink`, halves
+    exactly first and then goes bilinear: both stay close to an area resize, each cheap where it runs.)"""
     h, w = size
     if x.shape[-2] > 2 * h and x.shape[-1] > 2 * w:
         return F.avg_pool2d(F.interpolate(x, size=(2 * h, 2 * w), mode="bilinear", align_corners=False), 2)
