@@ -28,12 +28,12 @@ import torch
 from torch import Tensor, nn
 
 from .graphs import GraphedFunction
+from .matters import PRECISIONS
 from .p3mnet import P3MNet, check_input_size, fuse
 
 log = logging.getLogger(__name__)
 
 Precision = Literal["mixed", "fp16", "bf16", "fp32"]
-PRECISIONS: tuple[str, ...] = ("mixed", "fp16", "bf16", "fp32")
 # "reduce-overhead" and "max-autotune" capture CUDA graphs themselves (cudagraph trees): ours is then off.
 COMPILE_MODES: tuple[str, ...] = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 _COMPILE_OWN_GRAPHS = ("reduce-overhead", "max-autotune")

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).resolve().parent / "assets"
+# P3M-Net's precisions on CUDA (model/fast.py), the default first; here, where the CLI and configs read them
+# without loading torch.
+PRECISIONS: tuple[str, ...] = ("mixed", "fp16", "bf16", "fp32")
 
 
 class Matter(ABC):

@@ -13,9 +13,8 @@ import torch
 
 from model.devices import resolve_device
 from model.errors import P3MError
-from model.fast import PRECISIONS
 from model.inference import IMAGENET_MEAN, IMAGENET_STD
-from model.matters import Matter
+from model.matters import PRECISIONS, Matter
 
 log = logging.getLogger(__name__)
 

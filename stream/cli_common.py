@@ -6,6 +6,8 @@ from typing import Callable, TypeVar
 
 import click
 
+from stream.config import CutoutConfig
+
 F = TypeVar("F", bound=Callable[..., object])
 
 
@@ -14,8 +16,9 @@ def model_options(command: F) -> F:
     for option in reversed([
         click.option("--model", "-m", default=None, help="auto (default) | p3mnet | mediapipe."),
         click.option("--weights", "-w", default=None, help="P3M-Net checkpoint; implies --model p3mnet under auto."),
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Where P3M-Net runs."),
-        click.option("--precision", type=click.Choice(["mixed", "fp16", "bf16", "fp32"]), default=None,
+        click.option("--device", type=click.Choice(CutoutConfig.CHOICES["device"]), default=None,
+                     help="Where P3M-Net runs."),
+        click.option("--precision", type=click.Choice(CutoutConfig.CHOICES["precision"]), default=None,
                      help="P3M-Net on CUDA: mixed (default, within 1/255 of float32), fp16 (2.5x faster, not "
                           "within 1/255), bf16, fp32."),
     ]):

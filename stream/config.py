@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
+from model.matters import PRECISIONS
 from model.settings import ConfigError, Settings
 
 __all__ = ["ConfigError", "CutoutConfig", "PRESETS_DIR", "load_config", "preset_names"]
@@ -21,7 +22,7 @@ class CutoutConfig(Settings):
         "face_model": ("short", "full"),
         "device": ("auto", "cpu", "cuda"),
         "hw_codecs": ("auto", "all", "off"),
-        "precision": ("mixed", "fp16", "bf16", "fp32"),
+        "precision": PRECISIONS,
         "upsample": ("guided", "bilinear"),
         "preset": ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"),
     }
