@@ -329,9 +329,8 @@ def is_png_sequence(path: str) -> bool:
 
 
 def check_output(path: str, *, kind: Kind, width: int, height: int, input_path: str | None = None) -> VideoFormat | None:
-    """The user mistakes an output can hold, found before any work (P3MError): the input itself, a missing or
-    read-only folder, an extension `kind` cannot go to. Returns the video format it will get (None: a PNG
-    sequence, whose sink checks its folder as it opens)."""
+    """The user mistakes an output's path can hold (P3MError): the input itself, a missing folder, an
+    extension `kind` cannot go to. Returns the video format it will get (None: a PNG sequence)."""
     if input_path is not None and _same_file(path, input_path):
         raise P3MError(f"the output {path} is the input", "choose another output path")
     if is_png_sequence(path):
@@ -339,19 +338,23 @@ def check_output(path: str, *, kind: Kind, width: int, height: int, input_path: 
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise P3MError(f"output folder does not exist: {folder}", "create it first")
-    fmt = video_format(kind, path, width, height)
-    _check_writable(folder)
-    return fmt
+    return video_format(kind, path, width, height)
 
 
 def check_outputs(output: str, source: Source, *, transparent: bool = False,
                   alpha_out: str | None = None) -> list[VideoFormat]:
-    """`check_output` for one job's outputs (`open_sinks` opens the same); the video formats they will get."""
+    """One job's outputs (`open_sinks` opens the same) checked before any slow work: `check_output`, and a
+    video file's folder proven writable (a PNG sequence's sink checks its folder as it opens). Returns the
+    video formats they will get."""
     _check_alpha_out(alpha_out, output)
     kinds = [(output, "transparent" if transparent else "composite")] + ([(alpha_out, "matte")] if alpha_out else [])
-    formats = [check_output(path, kind=kind, width=source.width, height=source.height, input_path=source.path)
-               for path, kind in kinds]
-    return [f for f in formats if f is not None]
+    formats = []
+    for path, kind in kinds:
+        fmt = check_output(path, kind=kind, width=source.width, height=source.height, input_path=source.path)
+        if fmt is not None:
+            _check_writable(os.path.dirname(os.path.abspath(path)))
+            formats.append(fmt)
+    return formats
 
 
 def _check_alpha_out(alpha_out: str | None, output: str) -> None:
