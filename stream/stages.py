@@ -295,7 +295,7 @@ class Compositor:
         a = alphas.unsqueeze(-1)
         if self._background is None:
             return torch.cat([images, a.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)], dim=-1)
-        background = self._background.render_tensor(images) if isinstance(self._background, _Blur) else None
+        background = self._background.render_tensor(images)
         if background is None:
             height, width = images.shape[1:3]
             pictures = [self._background.render(image, (width, height)) for image in sources]
@@ -349,6 +349,11 @@ class _Background:
     def render(self, image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """The H×W×3 uint8 background for a frame of `size` (width, height)."""
         raise NotImplementedError
+
+    def render_tensor(self, images: torch.Tensor) -> torch.Tensor | None:
+        """`render` for N×H×W×3 uint8 frames on a device, there; None where only the host renders it (the
+        caller then uploads `render`'s pictures)."""
+        return None
 
     def close(self) -> None:
         pass
