@@ -42,6 +42,7 @@ import torch  # noqa: E402
 from model import P3MNet  # noqa: E402
 from model.checkpoint import load_official, save_official  # noqa: E402
 from model.fast import FastP3MNet  # noqa: E402
+from model.matters import PRECISIONS  # noqa: E402
 from stream import hwcodecs  # noqa: E402
 from stream.frames import Frame  # noqa: E402
 from stream.sinks import Sink  # noqa: E402
@@ -348,8 +349,8 @@ def run_live(device: str, size: tuple[int, int], fps: float, seconds: float, inf
             if close is not None:
                 close()
     ms = sorted(1000 * s for s in stats.latencies)
-    return {"source": "stream.camera.SyntheticCamera", "arrangement": arrangement, "size": f"{width}x{height}", "fps_in": fps,
-            "frames_in": stats.frames_in, "written": stats.written, "dropped": stats.dropped,
+    return {"source": "stream.camera.SyntheticCamera", "arrangement": arrangement, "size": f"{width}x{height}",
+            "fps_in": fps, "frames_in": stats.frames_in, "written": stats.written, "dropped": stats.dropped,
             "fps_out": stats.fps, "p50_ms": ms[len(ms) // 2] if ms else None,
             "p95_ms": ms[min(len(ms) - 1, int(0.95 * len(ms)))] if ms else None,
             "reused": getattr(stages[0], "reused", None), "model": matter.describe()}
@@ -435,7 +436,7 @@ def _run(args: argparse.Namespace, smoke: bool, device: torch.device, skip: set[
         if shared is None:
             result["parity"] = {"error": "no parity data: pass --shared (see bench/fetch_gpu_carry.sh)"}
         else:
-            result["parity"] = run_parity(shared, device, seeds, ["fp32"] if smoke else ["mixed", "fp16", "bf16", "fp32"])
+            result["parity"] = run_parity(shared, device, seeds, ["fp32"] if smoke else list(PRECISIONS))
         _print_parity(result["parity"])
         save()
     if "forward" not in skip:
