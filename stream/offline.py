@@ -75,8 +75,9 @@ def run_cutout(input: str, output: str, settings: CutoutConfig, *, quiet: bool =
                 hwcodecs.prefetch_encoder(fmt.codec, source.width, source.height, fmt.pix_fmt)
         matter = stack.enter_context(make_matter(settings.model, weights=settings.weights,
                                                  device=settings.device, precision=settings.precision))
-        sink = stack.enter_context(open_sinks(output, source, transparent=compositor.transparent, alpha_out=settings.alpha_out,
-                                              audio=settings.audio, crf=settings.crf, preset=settings.preset, hw_codecs=hardware))
+        sink = stack.enter_context(open_sinks(output, source, transparent=compositor.transparent,
+                                              alpha_out=settings.alpha_out, audio=settings.audio, crf=settings.crf,
+                                              preset=settings.preset, hw_codecs=hardware))
         batch = settings.batch or matter.offline_batch
         log.info("model: %s%s", matter.describe(), f", {batch} frames a batch" if batch > 1 else "")
         log.info("video: %s", hwcodecs.describe(source, sink))
