@@ -48,7 +48,8 @@ class CutoutConfig(Settings):
     preset: str = "veryfast"          # x264 speed preset
     alpha_out: str | None = None      # also write the matte as a grayscale video here
     audio: bool = True                # copy the input's audio streams (off: the output has none)
-    queue_size: int = 4               # frames each bounded queue holds (offline mode blocks when full)
+    queue_size: int = 4               # frames a bounded queue holds (offline: blocks when full; two batches
+                                      # beside a batching stage)
     blur_faces: bool = False          # pixelate or blur every face in the output (stream/faces.py)
     blur_style: str = "pixelate"      # pixelate | gaussian
     face_model: str = "short"         # short (webcam distance) | full (up to ~5 m)

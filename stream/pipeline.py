@@ -11,6 +11,8 @@ Who owns what:
 
 Queue policy is the only difference between modes: offline queues block (nothing is lost, memory is
 bounded by their capacity); live queues hold the newest 1-2 frames and drop the stalest (`LatestQueue`).
+Offline, a queue beside a batching stage holds at least two of its batches: the stage hands a whole batch
+on, and gathers the next, without waiting for its neighbour to take or make frames one at a time.
 """
 from __future__ import annotations
 
@@ -183,9 +185,17 @@ class Pipeline:
         self._progress = threading.Condition()
         queue_type = BlockingQueue if policy == "offline" else LatestQueue
         targets = self.names + ["sink"]
-        self.queues = [queue_type(f"to {t}", self.capacity, self._stop) for t in targets]
+        self.queues = [queue_type(f"to {t}", self._queue_capacity(i), self._stop) for i, t in enumerate(targets)]
         self._started = False
         self._reported = 0             # stats.written at the last on_frame call
+
+    def _queue_capacity(self, i: int) -> int:
+        """Frames the queue into stage `i` (or the sink) holds: `capacity`, offline at least two batches of
+        the stage before it and of the stage after it."""
+        if self.policy != "offline":
+            return self.capacity
+        beside = self.stages[max(i - 1, 0):i + 1]
+        return max([self.capacity, *(2 * getattr(stage, "batch_size", 1) for stage in beside)])
 
     def cancel(self) -> None:
         """Stop early (thread-safe, signal-safe): the sink keeps and finalises what was written."""

@@ -1,6 +1,7 @@
 """Offline batching: the pipeline hands a batching stage several frames; alphas equal batch 1's."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +93,29 @@ def test_offline_pipelines_batch_and_live_ones_do_not(policy, calls):
         assert stage.calls == calls
         assert [f.index for f in sink.frames] == list(range(7))
         assert stats.processed == stats.per_stage["Recorder"] == stats.written == 7
+
+
+class SlowSink(ListSink):
+    def write(self, frame: Frame) -> None:
+        time.sleep(0.002)
+        super().write(frame)
+
+
+def test_queues_beside_a_batching_stage_hold_two_of_its_batches():
+    # A batch handed on whole, and the next one gathered, without waiting on a slow neighbour frame by frame.
+    sink = SlowSink()
+    pipeline = Pipeline(_frames(40), [Recorder(8)], sink, policy="offline", capacity=2)
+    stats = pipeline.run()
+    assert [queue.capacity for queue in pipeline.queues] == [16, 16]
+    assert all(2 < peak <= 16 for peak in stats.queue_peaks.values()), stats.queue_peaks
+    assert [f.index for f in sink.frames] == list(range(40))
+
+
+def test_queues_away_from_batching_stages_keep_the_capacity_asked_for():
+    pipeline = Pipeline(_frames(4), [Recorder(1), Recorder(5), Recorder(1), Recorder(1)], ListSink(), capacity=3)
+    assert [queue.capacity for queue in pipeline.queues] == [3, 10, 10, 3, 3]
+    live = Pipeline(_frames(4), [Recorder(5)], ListSink(), policy="live", capacity=2)
+    assert [queue.capacity for queue in live.queues] == [2, 2]
 
 
 class OneBehind(Recorder):
