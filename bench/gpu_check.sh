@@ -3,7 +3,7 @@
 # carry ["bench/wheels", "bench/shared"] prepared here by bench/fetch_gpu_carry.sh). Installs nothing from
 # the network. Runs the CUDA tests, then bench/gpu_bench.py (parity, forward, 1080p pipeline, live latency);
 # then a 50-step training smoke run; logs and JSON go to $OUT. About 4-5 minutes; SKIP_TRAIN=1 leaves
-# out the training run; GPU_BENCH_ARGS adds options to gpu_bench.py
+# out the training run, SKIP_TESTS=1 the CUDA tests (a rerun); GPU_BENCH_ARGS adds options to gpu_bench.py
 # (e.g. "--skip parity,forward").
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -24,10 +24,13 @@ python3 -c "import torch, av; print('torch', torch.__version__, '| cuda', torch.
 if [ ! -d ../shared/p3m/parity ] && [ -d bench/shared/p3m/parity ]; then
     ln -sfn "$PWD/bench/shared" ../shared
 fi
-echo "== CUDA tests (fast path parity, graph cache, device path, codec choice)"
-timeout 90 python3 -m pytest -q -p no:cacheprovider tests/model/test_fast.py tests/stream/test_device_matting.py \
-    tests/stream/test_hwcodecs.py tests/stream/test_batching.py tests/stream/test_device_cutout.py 2>&1 | tee "$OUT/pytest.log" | tail -30
-timeout 30 python3 -m pytest -q -p no:cacheprovider tests/model/test_matters.py -k cuda 2>&1 | tail -3  # MediaPipe's are CPU-only
+if [ "${SKIP_TESTS:-0}" != 1 ]; then
+    echo "== CUDA tests (fast path parity, graph cache, device path, codec choice)"
+    timeout 90 python3 -m pytest -q -p no:cacheprovider tests/model/test_fast.py tests/stream/test_device_matting.py \
+        tests/stream/test_hwcodecs.py tests/stream/test_batching.py tests/stream/test_device_cutout.py 2>&1 \
+        | tee "$OUT/pytest.log" | tail -30
+    timeout 30 python3 -m pytest -q -p no:cacheprovider tests/model/test_matters.py -k cuda 2>&1 | tail -3  # MediaPipe's: CPU
+fi
 echo "== benchmark"
 timeout 240 python3 bench/gpu_bench.py --budget 170 ${GPU_BENCH_ARGS:-} --json "$OUT/gpu_bench.json" 2>&1 | tee "$OUT/gpu_bench.log"
 [ "${SKIP_TRAIN:-0}" = 1 ] && exit 0
