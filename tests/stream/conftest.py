@@ -112,17 +112,22 @@ def decoded_video(path: Path) -> list[av.VideoFrame]:
         return list(container.decode(video=0))
 
 
-def decoded_alpha(path: Path) -> list[np.ndarray]:
-    """The alpha planes of a transparent file as uint8 H×W (libvpx-vp9 for WebM, which keeps alpha)."""
+def decoded_rgba(path: Path) -> list[np.ndarray]:
+    """The frames of a transparent file as uint8 H×W×4 RGBA (libvpx-vp9 for WebM, which keeps alpha)."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         if stream.codec_context.name != "vp9":
-            return [f.to_ndarray(format="rgba")[..., 3] for f in container.decode(stream)]
+            return [f.to_ndarray(format="rgba") for f in container.decode(stream)]
         decoder = av.CodecContext.create("libvpx-vp9", "r")
         frames = [f for p in container.demux(stream) if p.size for f in decoder.decode(p)]
         frames += decoder.decode(None)
         assert frames and frames[0].format.name == "yuva420p"
-        return [f.to_ndarray(format="rgba")[..., 3] for f in frames]
+        return [f.to_ndarray(format="rgba") for f in frames]
+
+
+def decoded_alpha(path: Path) -> list[np.ndarray]:
+    """The alpha planes of a transparent file as uint8 H×W."""
+    return [rgba[..., 3] for rgba in decoded_rgba(path)]
 
 
 def audio_packets(path: Path) -> tuple[int, int]:

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import (FPS, H, N, W, Passthrough, SquareMatte, audio_packets, decoded_alpha, decoded_video,
-                      square_alpha, synthetic_frames, times)
+from conftest import (FPS, H, N, W, Passthrough, SquareMatte, audio_packets, decoded_alpha, decoded_rgba,
+                      decoded_video, square_alpha, synthetic_frames, times)
 from model.errors import P3MError
 from stream.frames import Frame
 from stream.sinks import Sink, TeeSink, open_sink, open_sinks
@@ -250,3 +250,43 @@ def test_composite_colours_come_back_and_the_matrix_is_tagged(tmp_path: Path):
         back = next(container.decode(stream)).to_ndarray(format="rgb24")
     inner = np.abs(back[:, 4:20].astype(int) - image[:, 4:20])          # away from the chroma edges
     assert inner.max() <= 3
+
+
+def quadrants(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """An RGB image and a uint8 matte that no flip, mirror or channel swap leaves alike: four flat colours,
+    four alpha levels."""
+    image, alpha = np.empty((height, width, 3), np.uint8), np.empty((height, width), np.uint8)
+    top, bottom, left, right = slice(0, height // 2), slice(height // 2, None), slice(0, width // 2), slice(width // 2, None)
+    for rows, cols, colour, level in [(top, left, (230, 40, 40), 255), (top, right, (40, 200, 60), 170),
+                                      (bottom, left, (50, 60, 220), 85), (bottom, right, (220, 200, 40), 0)]:
+        image[rows, cols], alpha[rows, cols] = colour, level
+    return image, alpha
+
+
+@pytest.mark.parametrize("name, kind, size, max_err", [
+    ("cutout.webm", "transparent", (64, 48), 6),      # VP9 yuva420p (measured: 3)
+    ("cutout.mov", "transparent", (64, 48), 3),       # ProRes 4444 (measured: 1)
+    ("matte.mp4", "matte", (64, 48), 3),              # H.264 from gray (measured: 1)
+    ("odd.mp4", "composite", (65, 49), 4),            # H.264 4:4:4 at an odd size (measured: 2)
+])
+def test_sinks_that_convert_with_swscale_write_what_they_were_given(tmp_path: Path, name: str, kind: str,
+                                                                    size: tuple[int, int], max_err: int) -> None:
+    width, height = size
+    image, alpha = quadrants(width, height)
+    out = tmp_path / name
+    sink = open_sink(str(out), width=width, height=height, fps=Fraction(FPS), kind=kind)
+    for i in range(3):
+        output = np.dstack([image, alpha]) if kind == "transparent" else image
+        sink.write(Frame(index=i, image=image, alpha=alpha / np.float32(255), output=output, pts=i,
+                         time_base=Fraction(1, FPS)))
+    sink.close()
+    if kind == "transparent":
+        got, want = decoded_rgba(out)[-1], np.dstack([image, alpha])
+    elif kind == "matte":
+        got, want = decoded_video(out)[-1].to_ndarray(format="gray"), alpha
+    else:
+        got, want = decoded_video(out)[-1].to_ndarray(format="rgb24"), image
+    inner = np.ones((height, width), bool)               # away from the quadrants' edges (chroma, blocks)
+    inner[height // 2 - 4:height // 2 + 4] = inner[:, width // 2 - 4:width // 2 + 4] = False
+    errors = np.abs(got.astype(int) - want)[inner]
+    assert errors.max() <= max_err, errors.max()
