@@ -231,13 +231,12 @@ def run_pipeline(tmp: Path, device: str, size: tuple[int, int], seconds: float, 
     last = batches[-1]
     jobs = [Job(last, "auto", first=True)] if device == "cuda" else []    # CUDA's start-up, once a process
     jobs += [Job(b, "auto") for b in batches]
-    if device == "cuda":        # A/B: batches not overlapped; a shorter GIL switch interval; queues not widened
-        jobs += [Job(last, "auto", overlap=False), Job(last, "auto", switch_ms=0.5), Job(last, "auto", narrow=True)]
+    if device == "cuda":        # A/B: batches not overlapped
+        jobs += [Job(last, "auto", overlap=False)]
     jobs += [Job(last, "all")] if probes["nvdec (cuda hwaccel)"].ok else []
     jobs += [Job(last, "off")] if hardware_available else []
-    for batch, hw, overlap, switch_ms, narrow, first in jobs:
-        extra = ("" if overlap else ", no overlap") + (f", GIL switch {switch_ms} ms" if switch_ms else "")
-        extra += (", queues of 4 frames" if narrow else "") + (", first in the process" if first else "")
+    for batch, hw, overlap, first in jobs:
+        extra = ("" if overlap else ", no overlap") + (", first in the process" if first else "")
         name = f"full cut-out (P3M-Net random, batch {batch}, hw codecs {hw}{extra})"
         if deadline.passed:
             rows[name] = {"error": "skipped (time)"}
@@ -251,7 +250,7 @@ def run_pipeline(tmp: Path, device: str, size: tuple[int, int], seconds: float, 
                                   quiet=True))
             return results[-1].frames
 
-        with logs, overlapping(overlap), switch_interval(switch_ms), narrow_queues(narrow):
+        with logs, overlapping(overlap):
             row = timed(job)
         row["log"] = logs.lines
         if results:         # the pipeline's own rate: after the model loaded and the output opened
@@ -268,30 +267,15 @@ def run_pipeline(tmp: Path, device: str, size: tuple[int, int], seconds: float, 
 
 
 class Job(NamedTuple):
-    """One full cut-out row: batch, --hw-codecs, batches overlapped (the default), Python's GIL switch
-    interval (None: its default, 5 ms), every queue `queue_size` frames as before they were widened around
-    batching stages (`narrow`); `first`: the process's first CUDA job, which pays CUDA's and cuDNN's
-    start-up (the rows after it do not: compare them with each other)."""
+    """One full cut-out row: batch, --hw-codecs, batches overlapped (the default); `first`: the process's
+    first CUDA job, which pays CUDA's and cuDNN's start-up (the rows after it do not: compare them with each
+    other). (Stop 12 also had rows with a 0.5 ms GIL switch interval and with queues not widened around
+    the batching stage: bench/RESULTS.md.)"""
 
     batch: int
     hw: str
     overlap: bool = True
-    switch_ms: float | None = None
-    narrow: bool = False
     first: bool = False
-
-
-@contextlib.contextmanager
-def switch_interval(ms: float | None) -> Iterator[None]:
-    """sys.setswitchinterval(ms) while inside (None: unchanged): how long a thread holding the GIL keeps it
-    before one that waits may take it."""
-    before = sys.getswitchinterval()
-    if ms is not None:
-        sys.setswitchinterval(ms / 1000)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
 
 
 @contextlib.contextmanager
@@ -304,22 +288,6 @@ def overlapping(on: bool) -> Iterator[None]:
         yield
     finally:
         device_cutout.OVERLAP_BATCHES = before
-
-
-@contextlib.contextmanager
-def narrow_queues(on: bool) -> Iterator[None]:
-    """While inside (if `on`), every pipeline queue holds `queue_size` frames, batching stage or not."""
-    if not on:
-        yield
-        return
-    from stream.pipeline import Pipeline
-
-    widened = Pipeline._queue_capacity
-    Pipeline._queue_capacity = lambda self, i: self.capacity       # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        Pipeline._queue_capacity = widened                        # type: ignore[method-assign]
 
 
 class _capture_logs(contextlib.AbstractContextManager):
