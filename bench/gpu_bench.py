@@ -258,7 +258,8 @@ def run_pipeline(tmp: Path, device: str, size: tuple[int, int], seconds: float, 
         rows[name] = row
         free_memory()
     # Again at the end: a shared machine's codec speed drifts; the ratio uses the first.
-    rows[f"decode + encode only (libx264 {preset}), again"] = timed(decode_encode, clip, tmp / "enc.mp4", "libx264", x264)
+    again = timed(decode_encode, clip, tmp / "enc.mp4", "libx264", x264)
+    rows[f"decode + encode only (libx264 {preset}), again"] = again
     floor = rows[f"decode + encode only (libx264 {preset})"].get("fps")
     for name, row in rows.items():
         if name.startswith("full") and "fps" in row and floor:

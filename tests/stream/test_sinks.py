@@ -256,7 +256,8 @@ def quadrants(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """An RGB image and a uint8 matte that no flip, mirror or channel swap leaves alike: four flat colours,
     four alpha levels."""
     image, alpha = np.empty((height, width, 3), np.uint8), np.empty((height, width), np.uint8)
-    top, bottom, left, right = slice(0, height // 2), slice(height // 2, None), slice(0, width // 2), slice(width // 2, None)
+    top, bottom = slice(0, height // 2), slice(height // 2, None)
+    left, right = slice(0, width // 2), slice(width // 2, None)
     for rows, cols, colour, level in [(top, left, (230, 40, 40), 255), (top, right, (40, 200, 60), 170),
                                       (bottom, left, (50, 60, 220), 85), (bottom, right, (220, 200, 40), 0)]:
         image[rows, cols], alpha[rows, cols] = colour, level
