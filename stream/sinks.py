@@ -71,6 +71,11 @@ class VideoFormat:
     options: dict[str, str] = field(default_factory=dict)
     lossless: bool = False
 
+    @property
+    def bt601_yuv(self) -> bool:
+        """Frames go to it as YUV that we convert (BT.601, limited range; the stream is tagged so)."""
+        return not self.lossless and self.pix_fmt.startswith("yuv")
+
 
 H264 = VideoFormat("libx264", "yuv420p", {"crf": "18", "preset": "medium"})
 VP9 = VideoFormat("libvpx-vp9", "yuv420p", {"crf": "30", "b": "0", "row-mt": "1", "cpu-used": "4"})
@@ -139,7 +144,7 @@ class VideoFileSink(Sink):
         if self.encoder.hardware:
             fmt = VideoFormat(self.encoder.name, fmt.pix_fmt, self.encoder.options)
         self.format = fmt
-        self._opencv_yuv = fmt.pix_fmt == "yuv420p" and not fmt.lossless and width % 2 == 0 and height % 2 == 0
+        self._opencv_yuv = fmt.pix_fmt == "yuv420p" and fmt.bt601_yuv and width % 2 == 0 and height % 2 == 0
         self.fps = Fraction(fps)
         self.time_base = Fraction(time_base) if time_base else 1 / self.fps
         self._clock = _Clock(self.time_base, self.fps, path)
@@ -163,7 +168,7 @@ class VideoFileSink(Sink):
         stream.time_base = self.time_base
         stream.codec_context.time_base = self.time_base
         stream.thread_type = "AUTO"      # frame threads: x264 at 720p 9.7 -> 7.3 ms a frame on 2 cores
-        if not fmt.lossless and fmt.pix_fmt.startswith("yuv"):
+        if fmt.bt601_yuv:
             tag_bt601(stream.codec_context)
         opts = dict(fmt.options)
         if fmt.codec == "libx264":      # crf/preset are x264's scales; VP9 keeps its own (see VP9 above)
@@ -176,7 +181,7 @@ class VideoFileSink(Sink):
         pixels, fmt = _pixels(frame, self.kind, self.width, self.height)
         if self._opencv_yuv and fmt == "rgb24":
             video = yuv420p_frame(pixels)
-        elif not self.format.lossless and self.format.pix_fmt.startswith("yuv"):
+        elif self.format.bt601_yuv:
             # swscale writes a new frame, so the pixels are wrapped, not copied (from_ndarray's copy holds the
             # GIL: 3-5 ms a 1080p frame here, on top of the conversion's own 3.8 ms)
             video = av.VideoFrame.from_numpy_buffer(pixels, format=fmt).reformat(
