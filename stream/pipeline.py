@@ -23,7 +23,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Literal, Protocol, Sequence
+from typing import Callable, Iterable, Iterator, Literal, Protocol, Sequence, TypeVar
 
 from model.errors import P3MError
 from stream.frames import Frame
@@ -33,6 +33,7 @@ from stream.sinks import Sink
 log = logging.getLogger(__name__)
 
 Policy = Literal["offline", "live"]
+T = TypeVar("T")
 POLL_S = 0.05            # how often a blocked thread looks at the stop flag: bounds the stop delay
 LATENCY_WINDOW = 1000    # latencies kept for p50/p95 (a ring: long live sessions stay bounded)
 
@@ -308,12 +309,9 @@ class Pipeline:
     def _read_source(self) -> None:
         first = self.queues[0]
         frames = iter(self.source)
-        busy = self.stats.busy
         try:
             while True:
-                started = time.perf_counter()
-                frame = next(frames, END)
-                busy["source"] += time.perf_counter() - started
+                frame = self._timed("source", next, frames, END)
                 if frame is END:
                     break
                 if self._stop.is_set():
@@ -337,19 +335,12 @@ class Pipeline:
                 if self._stop.is_set():
                     raise Cancelled
                 if batch > 1 or flush is not None:   # this frame and up to batch - 1 more (fewer at the end)
-                    frames = [frame, *inbox.get_more(batch - 1)]
-                    started = time.perf_counter()
-                    done = stage.process_batch(frames)
+                    done = self._timed(name, stage.process_batch, [frame, *inbox.get_more(batch - 1)])
                 else:
-                    started = time.perf_counter()
-                    done = [stage.process(frame)]
-                self.stats.busy[name] += time.perf_counter() - started
+                    done = [self._timed(name, stage.process, frame)]
                 self._pass_on(name, done, outbox, last)
             if flush is not None:            # frames the stage still held: the end of the stream is here
-                started = time.perf_counter()
-                done = flush()
-                self.stats.busy[name] += time.perf_counter() - started
-                self._pass_on(name, done, outbox, last)
+                self._pass_on(name, self._timed(name, flush), outbox, last)
         except BaseException:
             _close_quietly(stage)
             raise
@@ -357,6 +348,13 @@ class Pipeline:
         if close is not None:
             close()                  # before END: a failing close() must still stop the sink from keeping the file
         outbox.put(END)
+
+    def _timed(self, name: str, fn: Callable[..., T], *args: object) -> T:
+        """`fn(*args)`, its time added to thread `name`'s busy seconds (work, not waiting on a queue)."""
+        started = time.perf_counter()
+        result = fn(*args)
+        self.stats.busy[name] += time.perf_counter() - started
+        return result
 
     def _pass_on(self, name: str, frames: list[Frame], outbox: BlockingQueue, last: bool) -> None:
         for frame in frames:
@@ -371,9 +369,7 @@ class Pipeline:
             while (frame := inbox.get()) is not END:
                 if self._stop.is_set():
                     raise Cancelled
-                started = time.perf_counter()
-                self.sink.write(frame)
-                self.stats.busy["sink"] += time.perf_counter() - started
+                self._timed("sink", self.sink.write, frame)
                 self.stats.latencies.append(time.perf_counter() - frame.captured_at)
                 with self._progress:
                     self.stats.written += 1
