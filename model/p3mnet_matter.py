@@ -56,9 +56,7 @@ class P3MNetMatter(Matter):
 
     @torch.inference_mode()
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        h, w = rgb.shape[:2]
-        if h % 32 or w % 32:
-            raise ValueError(f"P3M-Net input must be a multiple of 32 on both sides, got {w}×{h}")
+        _check_size(rgb)
         x = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device).permute(2, 0, 1)[None].float()
         return self._alpha(x)[0, 0].float().cpu().numpy()
 
@@ -67,9 +65,7 @@ class P3MNetMatter(Matter):
         """One forward for all images when they share a size (else one each); same mattes as one by one."""
         if len(rgbs) < 2 or len({rgb.shape for rgb in rgbs}) > 1:
             return [self(rgb) for rgb in rgbs]
-        h, w = rgbs[0].shape[:2]
-        if h % 32 or w % 32:
-            raise ValueError(f"P3M-Net input must be a multiple of 32 on both sides, got {w}×{h}")
+        _check_size(rgbs[0])
         x = torch.from_numpy(np.stack(rgbs)).to(self.device).permute(0, 3, 1, 2).float()
         alpha = self._alpha(x)[:, 0].float().cpu().numpy()
         return [a.copy() for a in alpha]
@@ -96,3 +92,10 @@ class P3MNetMatter(Matter):
     def close(self) -> None:
         self.net = None  # frees GPU memory once the last frame referencing it is gone
         self.fast = None
+
+
+def _check_size(rgb: np.ndarray) -> None:
+    """ValueError unless the H×W×3 image's sides are multiples of 32 (what P3M-Net takes)."""
+    h, w = rgb.shape[:2]
+    if h % 32 or w % 32:
+        raise ValueError(f"P3M-Net input must be a multiple of 32 on both sides, got {w}×{h}")
