@@ -395,13 +395,16 @@ class _Blur(_Background):
         self.sigma = sigma
 
     def render(self, image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        # Blur at 1/f size with sigma/f ≈ 4 px, then upsample: within 0.3 grey levels of the direct
-        # blur and 4-200× faster (the direct kernel grows with sigma).
-        f = max(1, int(self.sigma // 4))
-        width, height = size
-        small = cv2.resize(image, (max(1, width // f), max(1, height // f)), interpolation=cv2.INTER_AREA)
-        small = cv2.GaussianBlur(small, (0, 0), self.sigma / f)
+        small_w, small_h, sigma = self._shrunk(*size)
+        small = cv2.resize(image, (small_w, small_h), interpolation=cv2.INTER_AREA)
+        small = cv2.GaussianBlur(small, (0, 0), sigma)
         return cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
+
+    def _shrunk(self, width: int, height: int) -> tuple[int, int, float]:
+        """Where the blur runs for a frame of this size: 1/f of it, with sigma/f ≈ 4 px (then upsampled: within
+        0.3 grey levels of the direct blur and 4-200× faster, the direct kernel growing with sigma)."""
+        f = max(1, int(self.sigma // 4))
+        return max(1, width // f), max(1, height // f), self.sigma / f
 
     def render_tensor(self, images: torch.Tensor) -> torch.Tensor | None:
         """`render` for a batch where it is (N×H×W×3 uint8 on a device → the same there): the same shrink,
@@ -413,9 +416,7 @@ class _Blur(_Background):
         import torch.nn.functional as F
 
         n, height, width = images.shape[:3]
-        f = max(1, int(self.sigma // 4))
-        small_h, small_w = max(1, height // f), max(1, width // f)
-        sigma = self.sigma / f
+        small_w, small_h, sigma = self._shrunk(width, height)
         radius = (int(sigma * 6 + 1.5) | 1) // 2           # OpenCV's size for 8-bit images: round(6σ + 1) | 1
         if radius >= min(small_h, small_w):                 # reflection needs the border inside the image
             return None
