@@ -258,11 +258,11 @@ def run_pipeline(tmp: Path, device: str, size: tuple[int, int], seconds: float, 
             row["busy_ms_per_frame"], row["pipeline_fps"] = results[-1].busy_ms, results[-1].fps
         rows[name] = row
         free_memory()
-    # Again at the end: a shared machine's codec speed drifts; the ratio uses the first.
     if not deadline.passed:     # what a user's command costs before and beside the frames: imports, CUDA's start-up
         short = make_demo_clip(tmp / "short.mp4", seconds=1.0, size=size, fps=30)
         rows["CLI cut-out in a fresh process, a 1 s clip (start-up included)"] = timed(
             cli_cutout, short, tmp / "short_out.mp4", weights, device, infer_size, preset)
+    # Again at the end: a shared machine's codec speed drifts; the ratio uses the first.
     again = timed(decode_encode, clip, tmp / "enc.mp4", "libx264", x264)
     rows[f"decode + encode only (libx264 {preset}), again"] = again
     floor = rows[f"decode + encode only (libx264 {preset})"].get("fps")
