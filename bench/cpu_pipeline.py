@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 import yaml
-
 from baselines import decode_encode, decode_only
+
 from stream import cutout
-from stream.demo import make_demo_clip
+from stream.jobs.demo import make_demo_clip
 
 FULL, RUN = "full cut-out (bundled model)", "  of which the pipeline run"
 

@@ -34,19 +34,18 @@ ROOT = Path(__file__).resolve().parents[1]
 for folder in (ROOT, ROOT / "bench"):        # the package, and this script's neighbours when imported
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
-from baselines import decode_encode, decode_only  # noqa: E402  (bench/ is this script's folder)
-
 import av  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from baselines import decode_encode, decode_only  # noqa: E402  (bench/ is this script's folder)
 
 from model import P3MNet  # noqa: E402
-from model.checkpoint import load_official, save_official  # noqa: E402
-from model.fast import FastP3MNet  # noqa: E402
-from model.matters import PRECISIONS  # noqa: E402
+from model.p3mnet.checkpoint import load_official, save_official  # noqa: E402
+from model.runtime.fast_p3mnet import FastP3MNet  # noqa: E402
+from model.runtime.precision import PRECISIONS  # noqa: E402
 from stream import hwcodecs  # noqa: E402
 from stream.frames import Frame  # noqa: E402
-from stream.sinks import Sink  # noqa: E402
+from stream.protocols import Sink  # noqa: E402
 
 TOLERANCE = 1 / 255
 log = logging.getLogger("gpu_bench")
@@ -213,8 +212,8 @@ def timed(fn: Callable[..., int], *args: Any, **kwargs: Any) -> dict[str, Any]:
 def run_pipeline(tmp: Path, device: str, size: tuple[int, int], seconds: float, infer_size: int, preset: str,
                  batches: list[int], weights: Path, deadline: Deadline) -> dict[str, Any]:
     """Decode / decode + encode / full cut-out rows on one generated clip; fps and the ratio to decode + encode."""
-    from stream.demo import make_demo_clip
-    from stream.offline import cutout
+    from stream.jobs.demo import make_demo_clip
+    from stream.jobs.offline import cutout
 
     clip = make_demo_clip(tmp / "clip.mp4", seconds=seconds, size=size, fps=30)
     rows: dict[str, Any] = {"decode only (CPU threads)": timed(decode_only, clip)}
@@ -298,7 +297,7 @@ class Job(NamedTuple):
 @contextlib.contextmanager
 def overlapping(on: bool) -> Iterator[None]:
     """The offline device stage overlaps batches (the product's default) or not, while inside."""
-    import stream.device_cutout as device_cutout
+    import stream.stages.device_cutout as device_cutout
 
     before, device_cutout.OVERLAP_BATCHES = device_cutout.OVERLAP_BATCHES, on
     try:
@@ -334,11 +333,14 @@ LIVE_ROWS = (("green", "mixed"), ("blur:25", "mixed"), ("green", "fp16"))    # (
 def run_live(device: str, size: tuple[int, int], fps: float, seconds: float, infer_size: int,
              weights: Path, background: str = "green", precision: str = "mixed") -> dict[str, Any]:
     """Capture → sink latency through the live pipeline (drop-stale queues), a paced synthetic camera."""
-    from model.p3mnet_matter import P3MNetMatter
-    from stream.camera import SyntheticCamera
-    from stream.live import AlphaReuse, worker_steps
-    from stream.pipeline import Pipeline
-    from stream.stages import Compositor, MattingStage, TemporalSmoother
+    from model.matters.p3mnet import P3MNetMatter
+    from stream.jobs.assembly import worker_steps
+    from stream.pipeline.runner import Pipeline
+    from stream.sources.synthetic import SyntheticCamera
+    from stream.stages.alpha_reuse import AlphaReuse
+    from stream.stages.compositing import Compositor
+    from stream.stages.matting import MattingStage
+    from stream.stages.smoothing import TemporalSmoother
 
     source = SyntheticCamera(size, fps, seconds=seconds)
     matter = P3MNetMatter(weights, device=device, precision=precision)
@@ -360,7 +362,7 @@ def run_live(device: str, size: tuple[int, int], fps: float, seconds: float, inf
             if close is not None:
                 close()
     ms = sorted(1000 * s for s in stats.latencies)
-    return {"source": "stream.camera.SyntheticCamera", "arrangement": arrangement, "size": f"{width}x{height}",
+    return {"source": "stream.sources.synthetic.SyntheticCamera", "arrangement": arrangement, "size": f"{width}x{height}",
             "fps_in": fps, "frames_in": stats.frames_in, "written": stats.written, "dropped": stats.dropped,
             "fps_out": stats.fps, "p50_ms": ms[len(ms) // 2] if ms else None,
             "p95_ms": ms[min(len(ms) - 1, int(0.95 * len(ms)))] if ms else None,

@@ -21,8 +21,9 @@ import pyvirtualcam
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stream.camera import SyntheticCamera, parse_size  # noqa: E402
-from stream.live import live  # noqa: E402
+from stream.jobs.live import live  # noqa: E402
+from stream.sources.camera import parse_size  # noqa: E402
+from stream.sources.synthetic import SyntheticCamera  # noqa: E402
 
 BACKEND = "p3m-bench"
 TARGET_MS = 50.0

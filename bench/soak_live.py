@@ -26,10 +26,11 @@ import pyvirtualcam
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stream import outputs  # noqa: E402
-from stream.camera import SyntheticCamera, parse_size  # noqa: E402
 from stream.frames import Frame  # noqa: E402
-from stream.live import LiveStats, live  # noqa: E402
+from stream.jobs.live import LiveStats, live  # noqa: E402
+from stream.sinks import live as outputs  # noqa: E402
+from stream.sources.camera import parse_size  # noqa: E402
+from stream.sources.synthetic import SyntheticCamera  # noqa: E402
 
 BACKEND = "soak-null"
 RSS_LIMIT_MB = 50.0

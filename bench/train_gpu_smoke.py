@@ -23,8 +23,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere without installing
 
-from model.inference import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
-from model.train import TrainConfig, Trainer  # noqa: E402
+from model.p3mnet.inference import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
+from model.training.config import TrainConfig  # noqa: E402
+from model.training.trainer import Trainer  # noqa: E402
 
 
 def synthetic_batch(batch: int, size: int, device: torch.device, seed: int = 0) -> dict[str, torch.Tensor]:

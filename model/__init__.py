@@ -8,8 +8,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_HOMES = {"P3MNet": "p3mnet", "P3MOutput": "p3mnet", "load_p3mnet": "checkpoint", "infer_image": "inference",
-          "CheckpointError": "checkpoint"}
+_HOMES = {"P3MNet": "p3mnet.network", "P3MOutput": "p3mnet.network", "load_p3mnet": "p3mnet.checkpoint",
+          "infer_image": "p3mnet.inference", "CheckpointError": "p3mnet.checkpoint"}
 __all__ = list(_HOMES)
 
 

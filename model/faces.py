@@ -6,10 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import P3MError
-from .matters import ASSETS
-from .mediapipe_import import import_mediapipe
-from .native import quiet_native_stderr
+from model.bundled import ASSETS, import_mediapipe, quiet_native_stderr
+from model.errors import P3MError
 
 FACE_MODELS = {"short": "face_detection_short_range.tflite",           # faces within ~2 m: webcams
                "full": "face_detection_full_range_sparse.tflite"}      # up to ~5 m: rooms, stages

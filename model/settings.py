@@ -11,6 +11,7 @@ import yaml
 
 from model.errors import P3MError
 
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"   # the YAML presets of every job
 S = TypeVar("S", bound="Settings")
 _TYPES: dict[str, type | tuple[type, ...]] = {"int": int, "float": (int, float), "bool": bool, "str": str}
 

@@ -9,7 +9,7 @@ __all__ = ["cutout"]
 def __getattr__(name: str) -> Any:
     # Lazy, so `import stream.frames` does not load torch and MediaPipe.
     if name == "cutout":
-        from stream.offline import cutout
+        from stream.jobs.offline import cutout
 
         return cutout
     raise AttributeError(f"module 'stream' has no attribute {name!r}")

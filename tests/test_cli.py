@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from stream.cli import main
+from stream.cli.main import main
 
 PORTRAIT = "p_015cd10e"
 

@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import save_file
 
 from model import CheckpointError, P3MNet, load_p3mnet
-from model.checkpoint import load_official, official_state_dict, save_official
 from model.errors import P3MError
+from model.p3mnet.checkpoint import load_official, official_state_dict, save_official
 
 SMALL_INPUT = torch.linspace(-2, 2, 3 * 64 * 96).reshape(1, 3, 64, 96)
 

@@ -7,11 +7,21 @@ import numpy as np
 import pytest
 import torch
 
-from model.data import (
-    Augment, MattingDataset, crop_box, crop_flip_resize, denormalize, estimate_fg_bg, find_layout, list_samples,
-    make_loader, make_trimap, trimap_classes, write_synthetic_set,
-)
 from model.errors import P3MError
+from model.training.data import (
+    Augment,
+    MattingDataset,
+    crop_box,
+    crop_flip_resize,
+    denormalize,
+    estimate_fg_bg,
+    find_layout,
+    list_samples,
+    make_loader,
+    make_trimap,
+    trimap_classes,
+)
+from tests.helpers import write_synthetic_set
 
 TINY = Augment(out_size=64, crop_sizes=(64, 80, 96), trimap_kernel=(3, 6))
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from model.errors import P3MError
-from model.evaluate import EvalReport, evaluate_folders, format_table, write_json
+from model.evaluation.evaluate import EvalReport, evaluate_folders, format_table, write_json
 
 # Image "a": |pred − gt| / 255 = [[0, 0, 1], [.2, 0, 0]] → SAD 1.2e-3, MSE 1.04/6, MAD 1.2/6.
 GT_A = np.array([[0, 255, 255], [0, 255, 0]], np.uint8)

@@ -10,10 +10,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from model import P3MNet
-from model.checkpoint import load_official
-from model.decoders import _last_window_wins
-from model.fast import FastP3MNet, fold_batchnorm, fold_conv_bn
-from model.graphs import GraphedFunction
+from model.p3mnet.checkpoint import load_official
+from model.p3mnet.decoders import _last_window_wins
+from model.runtime.fast_p3mnet import FastP3MNet, fold_batchnorm, fold_conv_bn
+from model.runtime.graphs import GraphedFunction
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

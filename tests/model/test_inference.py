@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 
 from model import P3MNet, infer_image
-from model.checkpoint import load_official
-from model.inference import network_size, resize_bilinear
+from model.p3mnet.checkpoint import load_official
+from model.p3mnet.inference import network_size, resize_bilinear
 
 PORTRAIT = "p_015cd10e"
 
@@ -142,6 +142,6 @@ def test_resize_semantics_by_hand():
 
 
 def test_product_does_not_import_skimage():
-    code = "import model, model.inference, sys; sys.exit('skimage' in sys.modules)"
+    code = "import model, model.p3mnet.inference, sys; sys.exit('skimage' in sys.modules)"
     root = Path(__file__).resolve().parents[2]
     assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0

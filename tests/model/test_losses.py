@@ -5,11 +5,18 @@ import numpy as np
 import pytest
 import torch
 
-from model.losses import (
-    composition_loss, fusion_alpha_loss, gauss_kernel, global_loss, laplacian_loss, local_loss, p3m_loss,
-    semantic_ce, sqrt_l1,
+from model.p3mnet.network import P3MOutput
+from model.training.losses import (
+    composition_loss,
+    fusion_alpha_loss,
+    gauss_kernel,
+    global_loss,
+    laplacian_loss,
+    local_loss,
+    p3m_loss,
+    semantic_ce,
+    sqrt_l1,
 )
-from model.p3mnet import P3MOutput
 
 
 def t(x) -> torch.Tensor:

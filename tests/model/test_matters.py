@@ -10,13 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-import model.checkpoint
-from model import matters
+import model.p3mnet.checkpoint
 from model.errors import P3MError
 from model.imageio import read_rgb
-from model.inference import IMAGENET_MEAN, IMAGENET_STD
-from model.matters import Matter, MediaPipeMatter, make_matter, matter_names, register_matter
-from model.p3mnet_matter import P3MNetMatter
+from model.matters import registry as matters
+from model.matters.base import Matter
+from model.matters.p3mnet import P3MNetMatter
+from model.matters.registry import make_matter, matter_names, register_matter
+from model.matters.selfie import MediaPipeMatter
+from model.p3mnet.inference import IMAGENET_MEAN, IMAGENET_STD
 
 
 class ColourKeyMatter(Matter):
@@ -141,7 +143,7 @@ def _stand_in_loader(calls: list):
 
 def test_p3mnet_matter_normalises_and_returns_fused_alpha(tmp_path, monkeypatch):
     calls: list = []
-    monkeypatch.setattr(model.checkpoint, "load_p3mnet", _stand_in_loader(calls))
+    monkeypatch.setattr(model.p3mnet.checkpoint, "load_p3mnet", _stand_in_loader(calls))
     rgb = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
     with P3MNetMatter(tmp_path / "w.pth", device="cpu") as m:
         alpha = m(rgb)
@@ -155,10 +157,10 @@ def test_p3mnet_matter_normalises_and_returns_fused_alpha(tmp_path, monkeypatch)
 
 
 def test_p3mnet_matter_runs_the_real_network(tmp_path, monkeypatch):
-    from model.p3mnet import P3MNet
+    from model.p3mnet.network import P3MNet
 
     torch.manual_seed(0)
-    monkeypatch.setattr(model.checkpoint, "load_p3mnet", lambda path, device="cpu": P3MNet().to(device).eval())
+    monkeypatch.setattr(model.p3mnet.checkpoint, "load_p3mnet", lambda path, device="cpu": P3MNet().to(device).eval())
     rgb = np.random.default_rng(1).integers(0, 256, (64, 96, 3), dtype=np.uint8)
     alpha = P3MNetMatter(tmp_path / "random.pth", device="cpu")(rgb)
     assert alpha.shape == (64, 96) and alpha.dtype == np.float32
@@ -224,8 +226,8 @@ def test_register_a_test_double(monkeypatch):
 
 def test_precision_reaches_p3mnet_and_other_models_refuse_it(no_user_config, tmp_path, monkeypatch, caplog):
     calls: list = []
-    monkeypatch.setattr(model.checkpoint, "load_p3mnet", _stand_in_loader(calls))
-    with caplog.at_level(logging.INFO, logger="model.p3mnet_matter"):
+    monkeypatch.setattr(model.p3mnet.checkpoint, "load_p3mnet", _stand_in_loader(calls))
+    with caplog.at_level(logging.INFO, logger="model.matters.p3mnet"):
         m = make_matter("p3mnet", weights=tmp_path / "w.pth", device="cpu", precision="fp16")
     assert isinstance(m, P3MNetMatter) and "on the CPU P3M-Net runs in float32" in caplog.text
     with pytest.raises(P3MError, match="unknown precision 'int8'"):
@@ -237,8 +239,8 @@ def test_precision_reaches_p3mnet_and_other_models_refuse_it(no_user_config, tmp
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_precision_reaches_the_fast_path(tmp_path, monkeypatch):
-    from model.p3mnet import P3MNet
+    from model.p3mnet.network import P3MNet
 
-    monkeypatch.setattr(model.checkpoint, "load_p3mnet", lambda path, device="cpu": P3MNet().to(device).eval())
+    monkeypatch.setattr(model.p3mnet.checkpoint, "load_p3mnet", lambda path, device="cpu": P3MNet().to(device).eval())
     m = make_matter("p3mnet", weights=tmp_path / "w.pth", device="cuda", precision="fp16")
     assert m.fast.precision == "fp16" and m.describe() == "P3M-Net R34 on cuda, fp16 (w.pth)"

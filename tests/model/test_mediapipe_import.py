@@ -15,7 +15,7 @@ def _run(code: str) -> None:
 def test_mediapipe_loads_without_its_plotting_and_audio_imports():
     _run("""
         import sys
-        from model.mediapipe_import import import_mediapipe
+        from model.bundled import import_mediapipe
         mp = import_mediapipe()
         assert mp.Image and mp.tasks.vision.ImageSegmenter     # mediapipe.tasks is its Tasks API package
         skipped = [m for m in ("matplotlib", "matplotlib.pyplot", "sounddevice") if m in sys.modules]
@@ -25,7 +25,7 @@ def test_mediapipe_loads_without_its_plotting_and_audio_imports():
 
 def test_what_mediapipe_kept_of_matplotlib_becomes_the_real_module_on_use():
     _run("""
-        from model.mediapipe_import import import_mediapipe
+        from model.bundled import import_mediapipe
         import_mediapipe()
         from mediapipe.tasks.python.vision import drawing_utils
         figure = drawing_utils.plt.figure            # first use: matplotlib.pyplot is imported now
@@ -38,7 +38,7 @@ def test_what_mediapipe_kept_of_matplotlib_becomes_the_real_module_on_use():
 def test_a_matplotlib_imported_before_is_left_alone():
     _run("""
         import matplotlib.pyplot
-        from model.mediapipe_import import import_mediapipe
+        from model.bundled import import_mediapipe
         import_mediapipe()
         from mediapipe.tasks.python.vision import drawing_utils
         assert drawing_utils.plt is matplotlib.pyplot

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from skimage.measure import label, regionprops
 
-from model import metrics
-from model.metrics import compute_all, conn, grad, largest_component
+from model.evaluation import metrics
+from model.evaluation.metrics import compute_all, conn, grad, largest_component
 
 # 2×3 case: |p − α| = [[0, .5, 0], [.25, .25, .5]] sums to 1.5; squares sum to .625.
 PRED = np.array([[0.0, 0.5, 1.0], [0.25, 0.75, 1.0]])

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from model import P3MNet, P3MOutput
-from model.checkpoint import load_official
-from model.p3mnet import fuse
+from model.p3mnet.checkpoint import load_official
+from model.p3mnet.network import fuse
 
 
 @pytest.fixture(scope="module")

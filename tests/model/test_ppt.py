@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from model.cli import prepare_ppt_command
 from model.errors import P3MError
-from model.ppt import FaceDetector, obfuscate, prepare_ppt
-from model.train_cli import prepare_ppt_command
+from model.faces import FaceDetector
+from model.training.ppt import obfuscate, prepare_ppt
 
 data = pytest.importorskip("skimage.data")
 
@@ -81,7 +82,7 @@ def test_clear_errors(portrait_set: Path, tmp_path: Path):
     with pytest.raises(P3MError, match="input folder"):
         prepare_ppt(portrait_set, portrait_set)
     # Through a `p3m`-style group: one line, exit code 1, no traceback.
-    from stream.cli import _Group
+    from stream.cli.main import _Group
 
     group = _Group("p3m", commands={"prepare-ppt": prepare_ppt_command})
     result = CliRunner().invoke(group, ["prepare-ppt", "--in", str(tmp_path / "missing"), "--out", str(tmp_path / "o")])

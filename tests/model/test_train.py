@@ -10,18 +10,15 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from model.checkpoint import CheckpointError, load_p3mnet, official_state_dict
-from model.data import write_synthetic_set
+from model.cli import train_command
 from model.errors import P3MError
-from model.p3mnet import P3MNet
-from model.train import (
-    TrainConfig, TrainConfigError, Trainer, evaluate_weights, load_imagenet_encoder, load_train_config, sidecar_path,
-)
-from model.train_cli import train_command
+from model.p3mnet.checkpoint import CheckpointError, load_p3mnet, official_state_dict
+from model.p3mnet.network import P3MNet
+from model.training.config import TrainConfig, TrainConfigError, load_train_config
+from model.training.trainer import Trainer, evaluate_weights, load_imagenet_encoder, sidecar_path
+from tests.helpers import write_synthetic_set
 
 TINY = dict(out_size=64, crop_sizes=[64, 80, 96], trimap_kernel=[3, 6], workers=0, device="cpu")
-
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -144,7 +141,7 @@ def test_imagenet_encoder_init(tmp_path: Path, caplog: pytest.LogCaptureFixture)
     with pytest.raises(CheckpointError, match="missing.*layer3.5"):
         load_imagenet_encoder(P3MNet(), tmp_path / "r18.pth")
 
-    with caplog.at_level(logging.WARNING, logger="model.train"):
+    with caplog.at_level(logging.WARNING, logger="model.training.trainer"):
         Trainer(TrainConfig(**TINY), progress=False)
     assert "random weights" in caplog.text
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model.matters import Matter, register_matter
+from model.matters.base import Matter
+from model.matters.registry import register_matter
 
 FAIL_AT = 3
 SLOW_S = 0.05

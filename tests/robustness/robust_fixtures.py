@@ -9,7 +9,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 import robust_doubles
 import robust_media as rm
 

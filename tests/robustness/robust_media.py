@@ -114,8 +114,8 @@ class CreatesAFile:
 
 def official_shapes() -> dict[str, torch.Size]:
     """P3M-Net R34's 713 official keys and shapes, built on the meta device (no memory, no time)."""
-    from model.checkpoint import official_state_dict
-    from model.p3mnet import P3MNet
+    from model.p3mnet.checkpoint import official_state_dict
+    from model.p3mnet.network import P3MNet
 
     with torch.device("meta"):
         net = P3MNet()

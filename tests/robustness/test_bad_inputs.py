@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
-
 import robust_media as rm
+from click.testing import CliRunner, Result
 from robust_fixtures import doubles, inputs, no_pipeline_threads  # noqa: F401  (fixtures)
-from stream.cli import main
+
+from stream.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = ["-m", "key", "--infer-size", "64", "--preset", "ultrafast", "-q"]

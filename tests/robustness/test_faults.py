@@ -14,14 +14,14 @@ from typing import Iterator
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-
 import robust_media as rm
+from click.testing import CliRunner
 from robust_fixtures import doubles, inputs, no_pipeline_threads  # noqa: F401  (fixtures)
-from stream.cli import main
+
+from stream.cli.main import main
 from stream.frames import Frame
-from stream.pipeline import Pipeline, StageError
-from stream.sinks import Sink
+from stream.pipeline.runner import Pipeline, StageError
+from stream.protocols import Sink
 
 REPO = Path(__file__).resolve().parents[2]
 SIGNAL_EXIT = 130          # the CLI's exit code after SIGINT or SIGTERM (the output kept, finalised)

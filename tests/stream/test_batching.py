@@ -8,20 +8,21 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-
-from model.errors import P3MError
-from model.matters import Matter, register_matter
-from model.p3mnet_matter import P3MNetMatter
-import stream.device_cutout
-from stream import cutout
-from stream.cli import main
-from stream.config import ConfigError, load_config
-from stream.frames import Frame
-from stream.pipeline import Pipeline
-from stream.sinks import Sink
-from stream.stages import MattingStage
-
 from conftest import N, decoded_video, square_image
+
+import stream.jobs.assembly
+from model.errors import P3MError
+from model.matters.base import Matter
+from model.matters.p3mnet import P3MNetMatter
+from model.matters.registry import register_matter
+from model.settings import ConfigError
+from stream import cutout
+from stream.cli.main import main
+from stream.frames import Frame
+from stream.jobs.config import load_config
+from stream.pipeline.runner import Pipeline
+from stream.protocols import Sink
+from stream.stages.matting import MattingStage
 
 
 class RedKey(Matter):
@@ -191,7 +192,7 @@ def test_cuda_cutout_overlapping_batches_writes_what_one_batch_at_a_time_writes(
     # which the end of the stream flushes. The same job without the overlap is the reference (same kernels).
     mattes = {}
     for overlap in (False, True):
-        monkeypatch.setattr(stream.device_cutout, "OVERLAP_BATCHES", overlap)
+        monkeypatch.setattr(stream.jobs.assembly, "OVERLAP_BATCHES", overlap)
         result = cutout(clip, tmp_path / f"out_{overlap}.mp4", model="p3mnet", weights=str(seed3_pth), device="cuda",
                         infer_size=64, batch=4, hw_codecs="off", alpha_out=str(tmp_path / f"matte_{overlap}.mkv"),
                         quiet=True)

@@ -10,12 +10,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import stream.camera as camera
 from conftest import FPS, H, W, write_clip
+
+import stream.sources.camera as camera
 from model.errors import P3MError
-from stream.camera import (LIVE_TIME_BASE, CameraSource, SyntheticCamera, _OpenCVCapture, has_input_format,
-                           open_camera, parse_size, read_stamp)
+from stream.sources.camera import (
+    LIVE_TIME_BASE,
+    CameraSource,
+    _OpenCVCapture,
+    has_input_format,
+    open_camera,
+    parse_size,
+)
+from stream.sources.synthetic import SyntheticCamera, read_stamp
 
 
 def test_parse_size() -> None:
@@ -87,7 +94,7 @@ def test_a_lost_camera_is_retried_with_back_off_and_reported(monkeypatch, caplog
     monkeypatch.setattr(camera, "BACKOFF_S", (0.01, 0.04))
     device = FlakyDevice(outage=3)
     source = CameraSource("/dev/video9", device)
-    with caplog.at_level(logging.WARNING, logger="stream.camera"):
+    with caplog.at_level(logging.WARNING, logger="stream.sources.camera"):
         frames = []
         for frame in source:
             frames.append(frame)
@@ -136,7 +143,7 @@ def test_without_the_device_input_it_falls_back_to_opencv_and_says_so(monkeypatc
             super().__init__(2)
 
     monkeypatch.setattr(camera, "_OpenCVCapture", FakeOpenCV)
-    with caplog.at_level(logging.WARNING, logger="stream.camera"):
+    with caplog.at_level(logging.WARNING, logger="stream.sources.camera"):
         source = open_camera("v4l2:/dev/video0", size="320x240", pixel_format="mjpeg")
     assert "no 'v4l2' device input: using OpenCV's capture" in caplog.text
     assert opened == [("/dev/video0", {"size": (320, 240), "fps": None, "pixel_format": "mjpeg"})]

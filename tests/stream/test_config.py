@@ -1,9 +1,8 @@
 """Config: presets load, flags override, unknown or invalid fields are named."""
 import pytest
 
-from stream.live import LiveConfig, load_live_config
-from stream.config import ConfigError, CutoutConfig, load_config, preset_names
-
+from model.settings import ConfigError
+from stream.jobs.config import CutoutConfig, LiveConfig, load_config, load_live_config, preset_names
 
 LIVE_PRESETS = {"virtual_background"}
 

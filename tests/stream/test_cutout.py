@@ -12,13 +12,13 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import H, N, W, audio_packets, decoded_alpha, decoded_video, times
 
 from model.errors import P3MError
-from model.matters import Matter, register_matter
+from model.matters.base import Matter
+from model.matters.registry import register_matter
 from stream import cutout
-from stream.cli import main
-
-from conftest import H, N, W, audio_packets, decoded_alpha, decoded_video, times
+from stream.cli.main import main
 
 
 class RedKeyMatter(Matter):
@@ -163,8 +163,8 @@ def test_bad_options_fail_before_any_output(clip, tmp_path, options, words):
 
 
 def test_blur_faces_hides_the_face_in_the_cut_out(tmp_path):
-    from stream.demo import make_demo_clip
-    from stream.faces import MediaPipeFaceDetector
+    from stream.jobs.demo import make_demo_clip
+    from stream.stages.faces import MediaPipeFaceDetector
 
     clip = make_demo_clip(tmp_path / "astronaut.mp4", seconds=0.2)
     plain, hidden = tmp_path / "plain.mp4", tmp_path / "hidden.mp4"

@@ -5,14 +5,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-import torch
-
-from model.p3mnet_matter import P3MNetMatter
-from stream.demo import make_demo_clip
-from stream.device_cutout import DeviceCutout, matting_steps, middle_stages
-from stream.device_matting import DeviceMatting
-from stream.stages import Compositor, MattingStage, TemporalSmoother
 from test_device_matting import KeyMatter, cuda, frames, scene
+
+from model.matters.p3mnet import P3MNetMatter
+from stream.jobs.assembly import matting_steps, middle_stages
+from stream.jobs.demo import make_demo_clip
+from stream.stages.compositing import Compositor
+from stream.stages.device_cutout import DeviceCutout
+from stream.stages.device_matting import DeviceMatting
+from stream.stages.matting import MattingStage
+from stream.stages.smoothing import TemporalSmoother
 
 
 def three_stages(matting: MattingStage, path: DeviceMatting, background: str, smoothing: bool, batch: list):

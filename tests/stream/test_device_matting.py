@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from model.matters import Matter
-from model.p3mnet_matter import P3MNetMatter
-from stream.device_matting import DeviceMatting, shrink
+from model.matters.base import Matter
+from model.matters.p3mnet import P3MNetMatter
 from stream.frames import Frame
-from stream.stages import MattingStage
+from stream.stages.device_matting import DeviceMatting, shrink
+from stream.stages.matting import MattingStage
 
 GREEN = (0, 255, 0)
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from model.errors import P3MError
-from stream.demo import make_demo_clip
-from stream.faces import FaceBlur, FaceTracker, MediaPipeFaceDetector, blur_region
 from stream.frames import Frame
-from stream.pipeline import Pipeline
-from stream.sinks import Sink
-from stream.sources import open_source
-from stream.stages import Compositor
+from stream.jobs.demo import make_demo_clip
+from stream.pipeline.runner import Pipeline
+from stream.protocols import Sink
+from stream.sources.files import open_source
+from stream.stages.compositing import Compositor
+from stream.stages.faces import FaceBlur, FaceTracker, MediaPipeFaceDetector, blur_region
 
 
 @pytest.fixture(scope="module")

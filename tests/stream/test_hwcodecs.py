@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import N, decoded_video, synthetic_frames
 
-from model.matters import Matter, register_matter
+from model.matters.base import Matter
+from model.matters.registry import register_matter
 from stream import cutout, hwcodecs
 from stream.hwcodecs import Choice, Probe, pick_decoder, pick_encoder
-from stream.sinks import VideoFileSink
-from stream.sources import open_source
-
-from conftest import N, decoded_video, synthetic_frames
+from stream.sinks.files import VideoFileSink
+from stream.sources.files import open_source
 
 
 class Zero(Matter):
@@ -60,7 +60,7 @@ def fake_probes(monkeypatch):
 
 def test_here_the_cutout_uses_libx264_and_the_cpu_decoder_and_says_why(no_nvidia_here, clip: Path,
                                                                         tmp_path: Path, caplog):
-    caplog.set_level(logging.INFO, logger="stream.offline")
+    caplog.set_level(logging.INFO, logger="stream.jobs.offline")
     out = tmp_path / "out.mp4"
     assert cutout(clip, out, model="zero-hw", infer_size=64, quiet=True).frames == N
     line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("video:"))
@@ -71,7 +71,7 @@ def test_here_the_cutout_uses_libx264_and_the_cpu_decoder_and_says_why(no_nvidia
 
 def test_hw_codecs_off_probes_nothing_and_says_so(fake_probes, clip: Path, tmp_path: Path, caplog):
     calls, _ = fake_probes
-    caplog.set_level(logging.INFO, logger="stream.offline")
+    caplog.set_level(logging.INFO, logger="stream.jobs.offline")
     cutout(clip, tmp_path / "out.mp4", model="zero-hw", infer_size=64, hw_codecs="off", quiet=True)
     assert calls == []
     assert ("video: decode with CPU decoder (CPU; NVDEC only with hw_codecs all); "
@@ -174,7 +174,7 @@ def test_a_sink_and_a_source_asked_for_hardware_work_here_on_the_cpu(no_nvidia_h
 
 def test_nvdec_is_tried_only_with_hw_codecs_all(fake_probes, clip: Path, tmp_path: Path, caplog):
     calls, _ = fake_probes
-    caplog.set_level(logging.INFO, logger="stream.offline")
+    caplog.set_level(logging.INFO, logger="stream.jobs.offline")
     cutout(clip, tmp_path / "auto.mp4", model="zero-hw", infer_size=64, quiet=True)
     assert "nvdec" not in calls
     cutout(clip, tmp_path / "all.mp4", model="zero-hw", infer_size=64, hw_codecs="all", quiet=True)

@@ -11,29 +11,34 @@ import threading
 import time
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import pyvirtualcam
 from click.testing import CliRunner
-
-import model.matters as matters
 from conftest import decoded_video
-from model.errors import P3MError
-from model.matters import Matter
-from stream.camera import SyntheticCamera, read_stamp
-from stream.cli import _Group
-from stream.config import ConfigError
-from stream.frames import Frame
-from stream.demo import make_demo_clip
-from stream.device_cutout import DeviceCutout, matting_steps
-from stream.device_matting import DeviceMatting
-from stream.live import AlphaReuse, LiveConfig, live, load_live_config, worker_steps
-from stream.live_cli import live as live_command
-from stream.outputs import BackgroundSink, PreviewSink, StreamSink, virtual_camera_hint
-from stream.sinks import Sink
-from stream.stages import Compositor, MattingStage, TemporalSmoother
 from test_device_matting import KeyMatter, scene
+
+import model.matters.registry as matters
+from model.errors import P3MError
+from model.matters.base import Matter
+from model.settings import ConfigError
+from stream.cli.live import live as live_command
+from stream.cli.main import _Group
+from stream.frames import Frame
+from stream.jobs.assembly import matting_steps, worker_steps
+from stream.jobs.config import LiveConfig, load_live_config
+from stream.jobs.demo import make_demo_clip
+from stream.jobs.live import live
+from stream.protocols import Sink
+from stream.sinks.live import PreviewSink, StreamSink, virtual_camera_hint
+from stream.sinks.wrappers import BackgroundSink
+from stream.sources.synthetic import SyntheticCamera, read_stamp
+from stream.stages.alpha_reuse import AlphaReuse
+from stream.stages.compositing import Compositor
+from stream.stages.device_cutout import DeviceCutout
+from stream.stages.device_matting import DeviceMatting
+from stream.stages.matting import MattingStage
+from stream.stages.smoothing import TemporalSmoother
 
 FPS = 30
 SIZE = (160, 120)
@@ -440,7 +445,7 @@ def test_srt_without_libsrt_is_a_clear_error() -> None:
 
 
 def test_preview_needs_a_display_and_quits_on_q(monkeypatch) -> None:
-    import stream.outputs as outputs
+    import stream.sinks.live as outputs
 
     monkeypatch.setattr(outputs.platform, "system", lambda: "Linux")
     monkeypatch.delenv("DISPLAY", raising=False)

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from stream.demo import make_demo_clip
+from stream.jobs.demo import make_demo_clip
 
 CUTOUT = textwrap.dedent("""
     import resource, sys
-    import stream.pipeline
+    import stream.pipeline.runner
     from stream import cutout
     if sys.argv[2] == "default":
-        stream.pipeline.reuse_freed_memory = lambda: False          # glibc's own thresholds
+        stream.pipeline.runner.reuse_freed_memory = lambda: False          # glibc's own thresholds
     faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     marks = []                                     # (frames written, page faults) from frame 30 on
-    run = stream.pipeline.Pipeline.run
+    run = stream.pipeline.runner.Pipeline.run
 
     def measured_run(pipeline, on_frame):
         def note(stats):
@@ -29,7 +29,7 @@ CUTOUT = textwrap.dedent("""
         marks.append((stats.written, faults()))
         return stats
 
-    stream.pipeline.Pipeline.run = measured_run
+    stream.pipeline.runner.Pipeline.run = measured_run
     cutout(sys.argv[1] + "/in.mp4", sys.argv[1] + "/out.mp4", quiet=True)
     (n0, f0), (n1, f1) = marks
     print((f1 - f0) / (n1 - n0))                   # the steady state: start-up and warm-up left out

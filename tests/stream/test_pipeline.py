@@ -9,13 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import N, Passthrough, audio_packets, decoded_video, synthetic_frames
+
 from model.errors import P3MError
 from stream.frames import Frame
-from stream.pipeline import Aborted, LatestQueue, Pipeline, StageError, Stats, cancel_on_signals
-from stream.sinks import Sink, open_sinks
-from stream.sources import open_source
+from stream.pipeline.queues import LatestQueue
+from stream.pipeline.runner import Aborted, Pipeline, StageError, Stats, cancel_on_signals
+from stream.protocols import Sink
+from stream.sinks.files import open_sinks
+from stream.sources.files import open_source
 
 
 class Slow:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from stream.guided import guided_upsample_gray_cpu
-from stream.refine import box_mean, bilinear_upsample, guided_upsample, image_to_guide, rgb_to_gray
+from stream.stages.guided_filter import guided_upsample_gray_cpu
+from stream.stages.guided_filter_torch import bilinear_upsample, box_mean, guided_upsample, image_to_guide, rgb_to_gray
 
 
 def _rand(*shape: int, seed: int = 0) -> torch.Tensor:

@@ -10,13 +10,28 @@ import av
 import cv2
 import numpy as np
 import pytest
+from conftest import (
+    FPS,
+    H,
+    N,
+    Passthrough,
+    SquareMatte,
+    W,
+    audio_packets,
+    decoded_alpha,
+    decoded_rgba,
+    decoded_video,
+    square_alpha,
+    synthetic_frames,
+    times,
+)
 
-from conftest import (FPS, H, N, W, Passthrough, SquareMatte, audio_packets, decoded_alpha, decoded_rgba,
-                      decoded_video, square_alpha, synthetic_frames, times)
 from model.errors import P3MError
 from stream.frames import Frame
-from stream.sinks import Sink, TeeSink, open_sink, open_sinks
-from stream.sources import open_source
+from stream.protocols import Sink
+from stream.sinks.files import open_sink, open_sinks
+from stream.sinks.wrappers import TeeSink
+from stream.sources.files import open_source
 
 # Matroska and WebM cannot store negative timestamps, so FFmpeg shifts every stream by the AAC priming
 # delay (1024 samples = 21.3 ms at 48 kHz); A/V sync is kept, the whole file starts that much later.

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FPS, RED, H, N, W, square_image
 
-from conftest import FPS, H, N, RED, W, square_image
 from model.errors import P3MError
-from stream.sources import ImageSequenceSource, VideoSource, open_source
+from stream.sources.files import ImageSequenceSource, VideoSource, open_source
 
 
 def test_video_file_yields_numbered_rgb_frames(clip: Path) -> None:

@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 
 from model.errors import P3MError
-from model.matters import Matter
-from stream.device_cutout import matting_steps
+from model.matters.base import Matter
 from stream.frames import Frame
-from stream.stages import Compositor, MattingStage, TemporalSmoother, blend, cover_fit
+from stream.jobs.assembly import matting_steps
+from stream.stages.backgrounds import cover_fit
+from stream.stages.compositing import Compositor, blend
+from stream.stages.matting import MattingStage
+from stream.stages.smoothing import TemporalSmoother
 
 GREEN = (0, 255, 0)
 
@@ -326,7 +329,7 @@ def test_blur_background(person):
 @pytest.fixture(scope="module")
 def portrait_like(tmp_path_factory) -> np.ndarray:
     """A 1280×720 frame with edges, gradients and texture (the demo clip's first frame)."""
-    from stream.demo import make_demo_clip
+    from stream.jobs.demo import make_demo_clip
 
     path = make_demo_clip(tmp_path_factory.mktemp("blur") / "clip.mp4", seconds=0.1, size=(1280, 720))
     with av.open(str(path)) as container:

@@ -1,0 +1,92 @@
+"""One interface for matting models: `alpha = matter(rgb)`, for P3M-Net and the bundled MediaPipe segmenter.
+
+A Matter sees one RGB image at the (reduced) resolution chosen by the caller and returns its alpha at
+that resolution; resizing, upsampling and video are the stages' business. `make_matter` picks one by
+name from a small registry, which tests extend with their own doubles through `register_matter`.
+P3M-Net's matter lives in model/p3mnet_matter.py: it loads torch, which this module and the bundled
+model do not.
+
+Where `auto` looks for P3M-Net weights: `$XDG_CONFIG_HOME/p3m-stream/p3mnet.pth`, or
+`~/.config/p3m-stream/p3mnet.pth` when XDG_CONFIG_HOME is unset.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+from model.errors import P3MError
+from model.matters.base import Matter
+from model.matters.selfie import MediaPipeMatter
+
+# name -> factory(weights, device) -> Matter
+MatterFactory = Callable[[Path | None, str, str], Matter]   # (weights, device, precision)
+_REGISTRY: dict[str, MatterFactory] = {}
+
+
+def register_matter(name: str, factory: MatterFactory) -> None:
+    """Make `make_matter(name, weights, device, precision=…)` call `factory(weights, device, precision)`;
+    replaces any earlier entry."""
+    if name == "auto":
+        raise ValueError("'auto' is reserved for make_matter's own choice")
+    _REGISTRY[name] = factory
+
+
+def matter_names() -> list[str]:
+    """The names make_matter accepts, `auto` first."""
+    return ["auto", *sorted(_REGISTRY)]
+
+
+def default_weights_path() -> Path:
+    """Where `auto` looks for a P3M-Net checkpoint: $XDG_CONFIG_HOME (or ~/.config)/p3m-stream/p3mnet.pth."""
+    config = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(config) / "p3m-stream" / "p3mnet.pth"
+
+
+def make_matter(name: str = "auto", weights: str | Path | None = None, device: str = "auto", *,
+                precision: str = "mixed") -> Matter:
+    """The matter called `name`; `auto` is P3M-Net when weights are given or found, else MediaPipe.
+    `precision` is P3M-Net's on CUDA (model/fast.py); another model refuses any but the default."""
+    if name == "auto":
+        if weights is None and default_weights_path().is_file():
+            weights = default_weights_path()
+        name = "p3mnet" if weights is not None else "mediapipe"
+    if name not in _REGISTRY:
+        raise P3MError(f"unknown model {name!r}", f"use one of: {', '.join(matter_names())}")
+    if name != "p3mnet" and precision != "mixed":
+        raise P3MError(f"precision {precision} is a P3M-Net setting; the model here is {name}",
+                       "drop --precision, or give P3M-Net weights")
+    return _REGISTRY[name](Path(weights) if weights is not None else None, device, precision)
+
+
+def _p3mnet(weights: Path | None, device: str, precision: str) -> Matter:
+    if weights is None:
+        raise P3MError("P3M-Net needs weights",
+                       f"give --weights PATH, or put a checkpoint at {default_weights_path()}")
+    from model.matters.p3mnet import P3MNetMatter  # deferred: it loads torch
+
+    return P3MNetMatter(weights, device, precision=precision)
+
+
+def _mediapipe(variant: str) -> MatterFactory:
+    def factory(weights: Path | None, device: str, precision: str) -> Matter:
+        if weights is not None:
+            raise P3MError(f"the MediaPipe model takes no weights (got {weights})",
+                           "drop --weights, or use --model p3mnet to run those weights")
+        if device not in ("auto", "cpu"):
+            raise P3MError(f"the MediaPipe model runs on the CPU only (asked for {device})",
+                           "use --device auto or cpu, or P3M-Net weights for the GPU")
+        return MediaPipeMatter(variant)
+    return factory
+
+
+register_matter("p3mnet", _p3mnet)
+
+
+register_matter("mediapipe", _mediapipe("auto"))
+
+
+register_matter("mediapipe-general", _mediapipe("general"))
+
+
+register_matter("mediapipe-landscape", _mediapipe("landscape"))

@@ -1,0 +1,1 @@
+"""Training P3M-Net under the privacy-preserving setting: config, data, losses, the trainer, face obfuscation."""

@@ -1,0 +1,4 @@
+"""The `p3m` command."""
+from stream.cli.main import main
+
+__all__ = ["main"]

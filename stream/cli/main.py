@@ -1,0 +1,237 @@
+"""The `p3m` command: image matting, evaluation and video cut-out."""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import click
+
+from model.cli import prepare_ppt_command, train_command  # noqa: E402  (light: defers torch)
+from model.errors import P3MError
+from stream.cli.live import live as live_command  # noqa: E402
+from stream.cli.options import model_options, setup_logging
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+class _Group(click.Group):
+    """Prints errors as one line (plus a hint) and exits 1, never with a traceback: ours, and unexpected ones
+    (a bug: P3M_DEBUG=1 shows its traceback). Ctrl-C or SIGTERM outside a running job exits 130."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            with _sigterm_as_interrupt():
+                return super().invoke(ctx)
+        except P3MError as e:
+            _fail(e.message, e.hint)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise                        # usage errors, --help, --version: click prints them
+        except KeyboardInterrupt:
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
+        except Exception as e:
+            if os.environ.get("P3M_DEBUG"):
+                raise
+            from stream.pipeline.runner import StageError  # deferred: `p3m --help` stays fast
+
+            what = str(e) if isinstance(e, StageError) else f"{type(e).__name__}: {e}"
+            _fail(f"internal error: {what}", "please report it with the command line; P3M_DEBUG=1 shows the traceback")
+
+
+def _fail(message: str, hint: str) -> None:
+    click.echo(f"error: {' '.join(message.split())}", err=True)     # one line, even for multi-line errors
+    if hint:
+        click.echo(f"  hint: {hint}", err=True)
+    sys.exit(1)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so an output being written is finalised or removed instead of left half-done."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="p3m-stream")
+def main() -> None:
+    """p3m-stream: privacy-preserving portrait matting (P3M-Net) for images and video.
+
+    \b
+    p3m image  photo.jpg --weights p3mnet.pth -o out/   alpha mattes of images
+    p3m eval   --pred out/ --gt P3M-500-P/               SAD, MSE, Grad, Conn ...
+    p3m cutout talk.mp4 -o talk_green.mp4                 cut the person out of a video
+    p3m cutout talk.mp4 -b transparent -o overlay.webm    transparent overlay (VP9 alpha)
+    p3m live --camera /dev/video0 --virtual-cam           webcam to a virtual camera, background blurred
+    p3m demo -o demo_out/                                 the above on a bundled demo clip
+    """
+
+
+def _collect_images(inputs: tuple[str, ...]) -> list[Path]:
+    paths: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise P3MError(f"no images in folder {p}", f"expected files ending in {', '.join(sorted(IMAGE_SUFFIXES))}")
+            paths += found
+        elif p.is_file():
+            paths.append(p)
+        else:
+            raise P3MError(f"input not found: {p}", "check the path")
+    return paths
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--weights", "-w", required=True, type=click.Path(dir_okay=False),
+              help="P3M-Net checkpoint (official .pth, or .safetensors).")
+@click.option("--strategy", type=click.Choice(["resize", "hybrid"]), default="hybrid", show_default=True,
+              help="resize: one pass at half size (the paper's test setting); hybrid: semantic at 1/2 + detail at 1/1.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--output", "-o", "outdir", required=True, type=click.Path(file_okay=False),
+              help="Folder for <stem>_alpha.png and <stem>_rgba.png.")
+def image(inputs: tuple[str, ...], weights: str, strategy: str, device: str, outdir: str) -> None:
+    """Matte portrait images (files or folders) with P3M-Net.
+
+    Writes OUTDIR/<stem>_alpha.png (8-bit matte, trunc(255*alpha) as the official code saves) and
+    OUTDIR/<stem>_rgba.png (the cut-out, straight alpha).
+    """
+    from model import infer_image, load_p3mnet
+    from model.imageio import read_rgb, write_alpha_png, write_rgba_png
+    from model.runtime.devices import resolve_device
+
+    paths = _collect_images(inputs)
+    net = load_p3mnet(weights, device=resolve_device(device))
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        rgb = read_rgb(path)
+        alpha = infer_image(net, rgb, strategy=strategy)
+        write_alpha_png(out / f"{path.stem}_alpha.png", alpha)
+        write_rgba_png(out / f"{path.stem}_rgba.png", rgb, alpha)
+        click.echo(f"{path} -> {out / (path.stem + '_alpha.png')}")
+
+
+@main.command("eval")
+@click.option("--pred", required=True, type=click.Path(),
+              help="Folder of predicted mattes (PNG); with --weights, where the predictions are written.")
+@click.option("--gt", required=True, type=click.Path(),
+              help="Folder of ground-truth mattes, or a P3M-500-P/NP root (uses its mask/ and trimap/).")
+@click.option("--trimap", type=click.Path(), default=None, help="Folder of trimaps (0/128/255) for the -T metrics.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Also write the results as JSON.")
+@click.option("--weights", "-w", type=click.Path(dir_okay=False), default=None,
+              help="Run P3M-Net on the dataset's images first, then score (one go).")
+@click.option("--images", type=click.Path(file_okay=False), default=None,
+              help="With --weights: the images folder (default: the dataset's blurred_image/ or original_image/).")
+@click.option("--strategy", type=click.Choice(["resize", "hybrid"]), default="resize", show_default=True,
+              help="With --weights: the inference strategy (the paper's test setting is resize).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+def eval_(pred: str, gt: str, trimap: str | None, json_out: str | None, weights: str | None, images: str | None,
+          strategy: str, device: str) -> None:
+    """Score predicted mattes: SAD, MSE, MAD, Grad, Conn, and with trimaps SAD-T/MSE-T/MAD-T, SAD-FG/BG.
+
+    With --weights, first mattes the dataset's images with P3M-Net into --pred, then scores them.
+    """
+    from model.evaluation.evaluate import evaluate_folders, format_table, write_json
+
+    if weights is not None:
+        from model.training.trainer import evaluate_weights
+
+        report = evaluate_weights(weights, gt, strategy, pred, images=images, trimap_dir=trimap, device=device)
+    else:
+        report = evaluate_folders(pred, gt, trimap)
+    click.echo(format_table(report))
+    if json_out:
+        write_json(report, json_out)
+
+
+@main.command()
+@click.argument("input")
+@click.option("--output", "-o", required=True,
+              help="Composite .mp4/.mkv/.mov (H.264) or .webm (VP9); transparent .webm (VP9 alpha), "
+                   ".mov (ProRes 4444), .mkv (FFV1); or a PNG sequence such as out/%05d.png.")
+@click.option("--config", "-c", "config_file", default=None,
+              help="YAML preset: a file or a name in configs/ (offline_cutout, transparent_overlay, ...). "
+                   "Flags override it.")
+@model_options
+@click.option("--infer-size", type=int, default=None, help="Long side the model sees (multiple of 32; default 512).")
+@click.option("--upsample", type=click.Choice(["guided", "bilinear"]), default=None,
+              help="Alpha upsampling: edge-aware guided filter (default) or plain bilinear.")
+@click.option("--smoothing/--no-smoothing", default=None, help="Temporal alpha smoothing (default on).")
+@click.option("--smoothing-strength", type=float, default=None, help="0..1 (default 0.5).")
+@click.option("--background", "-b", default=None,
+              help="green | '#RRGGBB' | blur | blur:STRENGTH | transparent | an image or video file.")
+@click.option("--crf", type=int, default=None, help="H.264 quality, 0-51 (default 18).")
+@click.option("--preset", default=None, help="x264 preset (default veryfast).")
+@click.option("--audio/--no-audio", default=None, help="Copy the input's audio (default) or drop it.")
+@click.option("--alpha-out", default=None, help="Also write the matte as a grayscale video (.mp4/.mov, or .mkv lossless).")
+@click.option("--batch", type=int, default=None,
+              help="Frames matted together (default: 8 for P3M-Net on a GPU, 2 for the bundled model, else 1).")
+@click.option("--hw-codecs", type=click.Choice(["auto", "all", "off"]), default=None,
+              help="auto (default): NVENC where it works here, CPU decoding; all: NVDEC too; off: CPU codecs only.")
+@click.option("--blur-faces/--no-blur-faces", default=None,
+              help="Hide every detected face in the output (privacy): pixelate or blur it.")
+@click.option("--blur-style", type=click.Choice(["pixelate", "gaussian"]), default=None)
+@click.option("--face-model", type=click.Choice(["short", "full"]), default=None,
+              help="Face detector: short (webcam distance, default) or full (up to ~5 m).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or info lines; errors and the summary only.")
+def cutout(input: str, output: str, config_file: str | None, quiet: bool, **options: object) -> None:
+    """Cut the person out of a video: composite onto a background, or write a transparent video.
+
+    INPUT is a video file, a URL FFmpeg opens (rtsp/http), a folder of images or a pattern like
+    frames/%05d.png. Audio is copied untouched; every frame is kept. Ctrl-C stops cleanly and keeps a
+    playable file with the frames done so far.
+    """
+    from stream.jobs.offline import cutout as run
+
+    setup_logging(quiet)
+    result = run(input, output, config=config_file, quiet=quiet, **options)
+    click.echo(result.summary(), err=True)
+    if result.interrupted:
+        sys.exit(130)
+
+
+@main.command()
+@click.option("--output", "-o", "outdir", default="p3m_demo", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for demo_input.mp4 and the cut-outs.")
+@click.option("--quiet", "-q", is_flag=True)
+def demo(outdir: str, quiet: bool) -> None:
+    """Make a short clip from a packaged portrait and cut it out with the bundled model (no download).
+
+    Writes OUTDIR/demo_input.mp4, OUTDIR/demo_green.mp4 (composite with the input's sound) and
+    OUTDIR/demo_transparent.webm (VP9 with alpha).
+    """
+    from stream.jobs.demo import make_demo_clip
+    from stream.jobs.offline import cutout as run
+
+    setup_logging(quiet)
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    clip = make_demo_clip(out / "demo_input.mp4")
+    for name, background in (("demo_green.mp4", "green"), ("demo_transparent.webm", "transparent")):
+        result = run(clip, out / name, background=background, quiet=quiet)
+        click.echo(result.summary(), err=True)
+
+
+main.add_command(live_command)
+
+
+main.add_command(train_command)
+
+
+main.add_command(prepare_ppt_command)
+
+

@@ -1,0 +1,127 @@
+"""One typed configuration for a cut-out job: defaults, YAML presets in `configs/`, CLI overrides."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+from model.errors import P3MError
+from model.faces import FACE_MODELS
+from model.runtime.precision import PRECISIONS
+from model.settings import PRESETS_DIR, ConfigError, Settings
+from stream.sources.camera import BACKENDS, PIXEL_FORMATS, parse_size
+from stream.stages.faces import STYLES
+
+__all__ = ["ConfigError", "CutoutConfig", "load_config", "preset_names"]
+
+
+@dataclass(frozen=True)
+class CutoutConfig(Settings):
+    """Everything a cut-out job needs besides its input and output paths."""
+
+    CHOICES: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "blur_style": ("pixelate", "gaussian"),
+        "face_model": ("short", "full"),
+        "device": ("auto", "cpu", "cuda"),
+        "hw_codecs": ("auto", "all", "off"),
+        "precision": PRECISIONS,
+        "upsample": ("guided", "bilinear"),
+        "preset": ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"),
+    }
+    RANGES: ClassVar[Mapping[str, tuple[float, float]]] = {
+        "infer_size": (64, 4096),
+        "smoothing_strength": (0.0, 1.0),
+        "crf": (0, 51),
+        "queue_size": (1, 64),
+        "batch": (1, 64),
+    }
+    PRESETS_DIR: ClassVar[Path | None] = PRESETS_DIR
+
+    model: str = "auto"               # auto | p3mnet | mediapipe | a registered test model
+    weights: str | None = None        # P3M-Net checkpoint (.pth or .safetensors)
+    device: str = "auto"              # auto | cpu | cuda
+    precision: str = "mixed"          # P3M-Net, CUDA: mixed (within 1/255 of fp32) | fp16 (2.5× faster) | bf16 | fp32
+    infer_size: int = 512             # long side the model sees; a multiple of 32
+    upsample: str = "guided"          # guided (edge-aware) | bilinear
+    smoothing: bool = True            # temporal alpha smoothing on/off
+    smoothing_strength: float = 0.5   # 0 = follow each frame, 1 = strongest blend on uncertain pixels
+    background: str = "green"         # green | #RRGGBB | blur[:STRENGTH] | transparent | image or video path
+    crf: int = 18                     # H.264 quality (lower is better)
+    preset: str = "veryfast"          # x264 speed preset
+    alpha_out: str | None = None      # also write the matte as a grayscale video here
+    audio: bool = True                # copy the input's audio streams (off: the output has none)
+    queue_size: int = 4               # frames a bounded queue holds (offline: blocks when full; two batches
+                                      # beside a batching stage)
+    blur_faces: bool = False          # pixelate or blur every face in the output (stream/faces.py)
+    blur_style: str = "pixelate"      # pixelate | gaussian
+    face_model: str = "short"         # short (webcam distance) | full (up to ~5 m)
+    batch: int | None = None          # frames matted together offline; None: the model's (Matter.offline_batch)
+    hw_codecs: str = "auto"           # auto: NVENC where it works, CPU decoding | all: NVDEC too | off
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.infer_size % 32:
+            raise ConfigError(f"infer_size: {self.infer_size} is not a multiple of 32",
+                              "P3M-Net needs sizes in steps of 32, e.g. 384, 512 or 768")
+
+    @classmethod
+    def presets(cls) -> list[str]:
+        """The pipeline presets in `configs/` (training configs, `train_*.yaml`, are not pipeline presets)."""
+        return [name for name in super().presets() if not name.startswith("train_")]
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> CutoutConfig:
+    """Defaults, then the YAML file (a path or a preset name from `configs/`), then the non-None overrides."""
+    return CutoutConfig.load(path, **overrides)
+
+
+def preset_names() -> list[str]:
+    """The pipeline presets in `configs/`."""
+    return CutoutConfig.presets()
+
+
+LIVE_PRESET = "virtual_background"
+
+
+@dataclass(frozen=True)
+class LiveConfig(CutoutConfig):
+    """A cut-out config plus the live job's ends: camera, virtual camera, preview, stream, recording, faces."""
+
+    CHOICES: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        **CutoutConfig.CHOICES, "camera_format": PIXEL_FORMATS, "camera_backend": BACKENDS,
+        "blur_style": STYLES, "face_model": tuple(FACE_MODELS)}
+    RANGES: ClassVar[Mapping[str, tuple[float, float]]] = {
+        **CutoutConfig.RANGES, "camera_fps": (1, 240), "queue_size": (1, 2), "alpha_wait_ms": (0, 1000),
+        "camera_timeout": (0, 86400), "stream_bitrate": (100, 100_000)}
+
+    queue_size: int = 2                  # live queues hold 1-2 frames and drop the stalest
+    camera_size: str | None = None       # WIDTHxHEIGHT asked of the camera (scales a file's frames)
+    camera_fps: float | None = None      # rate asked of the camera (a file plays at its own)
+    camera_format: str | None = None     # mjpeg | yuyv (the camera's default when unset)
+    camera_backend: str = "auto"         # auto (PyAV, OpenCV where PyAV lacks the device) | pyav | opencv
+    camera_timeout: float = 60.0         # seconds a lost camera is retried before giving up (0: forever)
+    virtual_cam: str | None = None       # auto (first free device) | a device; unset: on when no other output
+    virtual_cam_backend: str | None = None   # a pyvirtualcam backend (v4l2loopback, obs, unitycapture)
+    preview: bool = False                # an OpenCV window (q quits)
+    output: str | None = None            # also record to this file (same formats as `p3m cutout`)
+    stream_url: str | None = None        # rtmp://… (FLV/H.264), srt:// or tcp:// (MPEG-TS, or WebM+alpha), udp://
+    stream_bitrate: int = 2500           # kbit/s for --stream-url
+    alpha_wait_ms: float = 20.0          # how long a frame may wait for its own alpha when the model keeps up
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.camera_size is not None:
+            try:
+                parse_size(self.camera_size)
+            except P3MError as e:
+                raise ConfigError(f"camera_size: {e.message}", e.hint) from None
+
+    @property
+    def wants_output(self) -> bool:
+        """True when some output besides the default virtual camera was asked for."""
+        return bool(self.virtual_cam or self.preview or self.output or self.stream_url)
+
+
+def load_live_config(path: str | Path | None = LIVE_PRESET, **overrides: Any) -> LiveConfig:
+    """Defaults, then the YAML preset (default `virtual_background`), then the non-None overrides."""
+    return LiveConfig.load(path, **overrides)

@@ -1,0 +1,1 @@
+"""Threads joined by bounded queues: the run loop, the two queue policies, freed-memory reuse."""

@@ -1,0 +1,127 @@
+"""Audio passthrough: copy the input's audio packets into an output file, interleaved with its video.
+
+The copier opens the input a second time, demuxing audio streams only, and muxes audio up to the video
+time of each written frame: memory stays bounded (one packet of look-ahead) and the file interleaves
+properly. Packets are copied as they are where the container takes the codec; otherwise they are decoded
+and re-encoded (AAC → Opus for WebM, say) with a warning.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import av
+from av.audio.stream import AudioStream
+from av.container import OutputContainer
+
+from model.errors import P3MError
+from stream.ffmpeg import is_url
+
+log = logging.getLogger(__name__)
+
+
+# Codecs each container stores as they are (FFmpeg's own list is looser: it accepts Vorbis in MP4, say).
+COPYABLE = {
+    "mp4": {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"},
+    "mov": {"aac", "mp3", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be",
+            "pcm_f32le", "pcm_f32be"},
+    "webm": {"opus", "vorbis"},
+}
+
+
+REENCODE_TO = {"mp4": "aac", "mov": "aac", "webm": "libopus", "matroska": "libopus"}
+OPUS_RATES = (48000, 24000, 16000, 12000, 8000)
+
+
+@dataclass
+class _Route:
+    """Where one input audio stream goes: copied as is, or decoded then re-encoded."""
+
+    source: AudioStream
+    target: AudioStream
+    reencode: bool
+
+
+class AudioCopier:
+    """Copies every audio stream of `input_path` into `output`; call before the output's first mux."""
+
+    def __init__(self, input_path: str, output: OutputContainer, container: str) -> None:
+        try:
+            # A URL is reopened with the same 10 s network timeout as the video (a dead server must not hang us).
+            self._input = av.open(input_path, options={"timeout": "10000000"} if is_url(input_path) else {})
+        except (av.FFmpegError, OSError) as e:
+            raise P3MError(f"cannot reopen {input_path} to copy its audio: {e}",
+                           "pass --no-audio to skip the audio") from None
+        self._output = output
+        self._routes: dict[int, _Route] = {}
+        try:
+            self._add_routes(container)
+        except (av.FFmpegError, ValueError) as e:     # e.g. no encoder for this layout or rate
+            self._input.close()
+            raise P3MError(f"cannot carry the audio of {input_path} into a {container} file: {e}",
+                           "pass --no-audio to drop the audio, or choose .mkv (takes any codec as is)") from None
+        self._packets = self._input.demux(*[r.source for r in self._routes.values()]) if self._routes else iter(())
+        self._pending: av.Packet | None = None
+
+    def _add_routes(self, container: str) -> None:
+        """Copy each audio stream the container accepts as is; re-encode the others (with a warning)."""
+        copyable = COPYABLE.get(container, self._output.supported_codecs)
+        for source in self._input.streams.audio:
+            name = source.codec_context.name
+            if name in copyable:
+                target = self._output.add_stream_from_template(source)
+                self._routes[source.index] = _Route(source, target, reencode=False)
+            else:
+                target = self._add_encoder(source, REENCODE_TO.get(container, "aac"))
+                self._routes[source.index] = _Route(source, target, reencode=True)
+                log.warning("audio stream %d (%s) cannot go into %s as is: re-encoding it to %s",
+                            source.index, name, container, target.codec_context.name)
+
+    def _add_encoder(self, source: AudioStream, codec: str) -> AudioStream:
+        rate = source.rate or 48000
+        if codec == "libopus" and rate not in OPUS_RATES:
+            rate = 48000
+        target = self._output.add_stream(codec, rate=rate)
+        # Opus and AAC take mono and stereo everywhere; keep those, fold anything wider to stereo.
+        target.layout = "mono" if source.channels == 1 else "stereo"
+        if source.bit_rate:
+            target.bit_rate = min(source.bit_rate, 256_000)
+        return target
+
+    def mux_until(self, seconds: float | None) -> None:
+        """Mux audio packets whose decode time is at most `seconds` (all of them when None)."""
+        while True:
+            if self._pending is None:
+                self._pending = next(self._packets, None)
+                if self._pending is None:
+                    return
+            packet = self._pending
+            if packet.dts is None:        # demuxer's flush packets carry nothing to copy
+                self._pending = None
+                continue
+            if seconds is not None and packet.dts * packet.time_base > seconds:
+                return
+            self._pending = None
+            self._mux(packet)
+
+    def _mux(self, packet: av.Packet) -> None:
+        route = self._routes[packet.stream.index]
+        if not route.reencode:
+            packet.stream = route.target
+            self._output.mux(packet)
+        else:
+            for frame in packet.decode():
+                self._output.mux(route.target.encode(frame))
+
+    def finish(self, until: float | None = None) -> None:
+        """Mux the remaining audio (only up to `until` seconds after an interruption), flush encoders."""
+        self.mux_until(until)
+        for route in self._routes.values():
+            if route.reencode:
+                for frame in route.source.codec_context.decode(None):
+                    self._output.mux(route.target.encode(frame))
+                self._output.mux(route.target.encode(None))
+
+    def close(self) -> None:
+        """Close the second opening of the input."""
+        self._input.close()

@@ -1,0 +1,1 @@
+"""Where frames come from: files, URLs and image sequences; cameras; a synthetic camera."""

@@ -1,0 +1,101 @@
+"""Compositing: the matted person over a background (stream/stages/backgrounds.py), or RGBA output."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+import cv2
+import numpy as np
+
+from stream.frames import Frame
+from stream.stages.backgrounds import parse_background
+
+if TYPE_CHECKING:                   # torch is imported where a path uses it: the default CPU job needs none
+    import torch
+
+    Alpha = np.ndarray | torch.Tensor   # an H×W alpha: numpy on the CPU path, a tensor on a device path
+
+
+class Compositor:
+    """Puts the matted person over a background: a colour, an image, a looping video, the blurred frame
+    itself, or nothing (`transparent`: RGBA output with the alpha as the fourth channel).
+
+    Images and videos are cover-fitted: scaled to cover the frame, then centre-cropped.
+    """
+
+    def __init__(self, background: str = "green") -> None:
+        self.spec = background
+        self._background = parse_background(background)
+        self._uploaded: tuple[np.ndarray, torch.Tensor] | None = None     # composite_tensor's last background
+
+    @property
+    def transparent(self) -> bool:
+        """True when the output is RGBA."""
+        return self._background is None
+
+    @property
+    def stateless(self) -> bool:
+        """True when each frame's background depends on that frame alone (not a looping video, which moves
+        on a frame per call): then another Compositor of the same `spec` composites any frame alike."""
+        return self._background is None or self._background.stateless
+
+    def process(self, frame: Frame) -> Frame:
+        if frame.output is not None:        # composited already (the live matting worker, on the device)
+            return frame
+        if frame.alpha is None:
+            raise ValueError(f"frame {frame.index} has no alpha: run the matting stage first")
+        if self._background is None:
+            alpha8 = cv2.convertScaleAbs(frame.alpha, alpha=255.0)  # rounds and saturates
+            frame.output = cv2.merge([*cv2.split(frame.image), alpha8])  # ~8× faster than np.dstack
+            return frame
+        height, width = frame.image.shape[:2]
+        background = self._background.render(frame.image, (width, height))
+        frame.output = blend(frame.image, background, frame.alpha)
+        return frame
+
+    def composite_tensor(self, images: torch.Tensor, alphas: torch.Tensor,
+                         sources: Sequence[np.ndarray]) -> torch.Tensor:
+        """`process` on a batch already on a device: N×H×W×3 uint8 `images` and N×H×W float `alphas` there →
+        N×H×W×3 (or ×4, transparent) uint8 there. Backgrounds are rendered from the host `sources` as `process`
+        renders them and uploaded; a still one once. Within one grey level of `process`."""
+        import torch
+
+        a = alphas.unsqueeze(-1)
+        if self._background is None:
+            return torch.cat([images, a.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)], dim=-1)
+        background = self._background.render_tensor(images)
+        if background is None:
+            height, width = images.shape[1:3]
+            pictures = [self._background.render(image, (width, height)) for image in sources]
+            if all(p is pictures[0] for p in pictures):         # a still: one upload, broadcast over the batch
+                background = self._on_device(pictures[0], images.device)[None]
+            else:
+                background = torch.stack([self._on_device(p, images.device) for p in pictures])
+        return torch.lerp(background.float(), images.float(), a).round_().clamp_(0, 255).to(torch.uint8)
+
+    def _on_device(self, picture: np.ndarray, device: torch.device) -> torch.Tensor:
+        import torch
+
+        if self._uploaded is not None and self._uploaded[0] is picture and self._uploaded[1].device == device:
+            return self._uploaded[1]
+        tensor = torch.from_numpy(np.ascontiguousarray(picture))
+        if device.type == "cuda":       # pinned, so the copy is queued: a pageable one waits for the GPU's queue
+            tensor = tensor.pin_memory()
+        tensor = tensor.to(device, non_blocking=True)
+        self._uploaded = (picture, tensor)           # a still background renders the same array every frame
+        return tensor
+
+    def close(self) -> None:
+        self._uploaded = None
+        if self._background is not None:
+            self._background.close()
+
+
+def blend(foreground: np.ndarray, background: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """a·fg + (1 − a)·bg for H×W×3 uint8 images and an H×W float alpha in [0, 1]: 8-bit fixed point in
+    OpenCV, within one grey level of the exactly rounded mix (a quarter of pixels are off by one), exact where
+    a is 0 or 1; 2.0 ms at 720p on one core where blendLinear's float takes 4.0 ms."""
+    a8 = cv2.convertScaleAbs(alpha, alpha=255.0)                   # rounds and saturates
+    a3 = cv2.merge([a8, a8, a8])
+    front = cv2.multiply(foreground, a3, scale=1 / 255)
+    back = cv2.multiply(background, cv2.bitwise_not(a3), scale=1 / 255)
+    return cv2.add(front, back, dst=front)
