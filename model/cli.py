@@ -1,16 +1,19 @@
-"""The `p3m train` and `p3m prepare-ppt` commands, as plain click commands for the `p3m` group to attach.
+"""The model's commands, `p3m image`, `eval`, `train` and `prepare-ppt`, as plain click commands for the `p3m`
+group (stream/cli/main.py) to attach. They import torch only when they run.
 
-User errors are raised as P3MError; the group (`stream.cli._Group`) prints them as one line.
+User errors are raised as P3MError; the group prints them as one line.
 """
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import click
 import yaml
 
 from model.errors import P3MError
+from model.imageio import IMAGE_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
@@ -108,3 +111,86 @@ def prepare_ppt_command(in_dir: str, out_dir: str, style: str, padding: float, m
             bar.close()
     click.echo(summary.line(), err=True)
     return summary
+
+
+def _collect_images(inputs: tuple[str, ...]) -> list[Path]:
+    paths: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTENSIONS)
+            if not found:
+                raise P3MError(f"no images in folder {p}", f"expected files ending in {', '.join(sorted(IMAGE_EXTENSIONS))}")
+            paths += found
+        elif p.is_file():
+            paths.append(p)
+        else:
+            raise P3MError(f"input not found: {p}", "check the path")
+    return paths
+
+
+@click.command("image")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--weights", "-w", required=True, type=click.Path(dir_okay=False),
+              help="P3M-Net checkpoint (official .pth, or .safetensors).")
+@click.option("--strategy", type=click.Choice(["resize", "hybrid"]), default="hybrid", show_default=True,
+              help="resize: one pass at half size (the paper's test setting); hybrid: semantic at 1/2 + detail at 1/1.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--output", "-o", "outdir", required=True, type=click.Path(file_okay=False),
+              help="Folder for <stem>_alpha.png and <stem>_rgba.png.")
+def image_command(inputs: tuple[str, ...], weights: str, strategy: str, device: str, outdir: str) -> None:
+    """Matte portrait images (files or folders) with P3M-Net.
+
+    Writes OUTDIR/<stem>_alpha.png (8-bit matte, trunc(255*alpha) as the official code saves) and
+    OUTDIR/<stem>_rgba.png (the cut-out, straight alpha).
+    """
+    from model import infer_image, load_p3mnet
+    from model.imageio import read_rgb, write_alpha_png, write_rgba_png
+    from model.runtime.devices import resolve_device
+
+    paths = _collect_images(inputs)
+    net = load_p3mnet(weights, device=resolve_device(device))
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        rgb = read_rgb(path)
+        alpha = infer_image(net, rgb, strategy=strategy)
+        write_alpha_png(out / f"{path.stem}_alpha.png", alpha)
+        write_rgba_png(out / f"{path.stem}_rgba.png", rgb, alpha)
+        click.echo(f"{path} -> {out / (path.stem + '_alpha.png')}")
+
+
+@click.command("eval")
+@click.option("--pred", required=True, type=click.Path(),
+              help="Folder of predicted mattes (PNG); with --weights, where the predictions are written.")
+@click.option("--gt", required=True, type=click.Path(),
+              help="Folder of ground-truth mattes, or a P3M-500-P/NP root (uses its mask/ and trimap/).")
+@click.option("--trimap", type=click.Path(), default=None, help="Folder of trimaps (0/128/255) for the -T metrics.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Also write the results as JSON.")
+@click.option("--weights", "-w", type=click.Path(dir_okay=False), default=None,
+              help="Run P3M-Net on the dataset's images first, then score (one go).")
+@click.option("--images", type=click.Path(file_okay=False), default=None,
+              help="With --weights: the images folder (default: the dataset's blurred_image/ or original_image/).")
+@click.option("--strategy", type=click.Choice(["resize", "hybrid"]), default="resize", show_default=True,
+              help="With --weights: the inference strategy (the paper's test setting is resize).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+def eval_command(pred: str, gt: str, trimap: str | None, json_out: str | None, weights: str | None, images: str | None,
+          strategy: str, device: str) -> None:
+    """Score predicted mattes: SAD, MSE, MAD, Grad, Conn, and with trimaps SAD-T/MSE-T/MAD-T, SAD-FG/BG.
+
+    With --weights, first mattes the dataset's images with P3M-Net into --pred, then scores them.
+    """
+    from model.evaluation.evaluate import evaluate_folders, format_table, write_json
+
+    if weights is not None:
+        from model.training.trainer import evaluate_weights
+
+        report = evaluate_weights(weights, gt, strategy, pred, images=images, trimap_dir=trimap, device=device)
+    else:
+        report = evaluate_folders(pred, gt, trimap)
+    click.echo(format_table(report))
+    if json_out:
+        write_json(report, json_out)
+
+
+MODEL_COMMANDS = (image_command, eval_command, train_command, prepare_ppt_command)

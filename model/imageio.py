@@ -8,6 +8,8 @@ import numpy as np
 
 from model.errors import P3MError
 
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")   # what read_rgb reads, preferred first
+
 
 def read_rgb(path: str | Path) -> np.ndarray:
     """An image file as H×W×3 uint8 RGB (alpha dropped, grey expanded)."""

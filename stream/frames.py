@@ -21,8 +21,19 @@ class Frame:
     extras: dict = field(default_factory=dict)
 
     @property
+    def pixels(self) -> np.ndarray:
+        """What sinks write: the output when a stage made one, else the image itself."""
+        return self.output if self.output is not None else self.image
+
+    @property
     def time(self) -> float | None:
         """Presentation time in seconds, when the source gave one."""
         if self.pts is None or self.time_base is None:
             return None
         return float(self.pts * self.time_base)
+
+
+def alpha_to_uint8(alpha: np.ndarray) -> np.ndarray:
+    """An H×W float alpha in [0, 1] as uint8, rounded (video sinks and compositing; model.imageio truncates,
+    as the official code saves its mattes)."""
+    return (np.clip(alpha, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)

@@ -24,13 +24,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from model.errors import P3MError
-from model.imageio import read_gray, read_rgb
+from model.imageio import IMAGE_EXTENSIONS, read_gray, read_rgb
 from model.p3mnet.inference import IMAGENET_MEAN, IMAGENET_STD
 
 # Folder names, in order of preference: the P3M-10k ones first, then plain pairs.
 IMAGE_DIRS = ("blurred_image", "original_image", "images", "image")
 ALPHA_DIRS = ("mask", "alphas", "alpha")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 # Trimap classes, as the official cross-entropy target: 0 → 0, 255 → 2, anything else → 1.
@@ -200,6 +199,8 @@ def make_loader(
         pin_memory=pin_memory,
         drop_last=len(dataset) >= batch_size,  # keep BatchNorm off 1-image batches where we can
         worker_init_fn=_one_thread if workers else None,
+        # Not fork: a worker forked while another thread holds a lock (MediaPipe's, OpenMP's) can hang forever.
+        multiprocessing_context="forkserver" if workers else None,
     )
 
 

@@ -24,14 +24,13 @@ import av
 import numpy as np
 
 from model.errors import P3MError
-from model.imageio import read_rgb
+from model.imageio import IMAGE_EXTENSIONS, read_rgb
 from stream.ffmpeg import DEFAULT_FPS, PRINTF_FIELD, is_printf_pattern, is_url, sane_fps
 from stream.frames import Frame
 from stream.hwcodecs import pick_decoder
 from stream.protocols import Source
 
 log = logging.getLogger(__name__)
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 MAX_DAMAGE_WARNINGS = 5   # one warning each for the first damaged packets, then a total at the end
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import N, decoded_video, synthetic_frames
+from helpers.media import N, decoded_video, synthetic_frames
 
 from model.matters.base import Matter
 from model.matters.registry import register_matter

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import N, Passthrough, audio_packets, decoded_video, synthetic_frames
+from helpers.doubles import Passthrough
+from helpers.media import N, audio_packets, decoded_video, synthetic_frames
 
 from model.errors import P3MError
 from stream.frames import Frame

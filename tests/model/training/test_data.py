@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers.training_data import write_synthetic_set
 
 from model.errors import P3MError
 from model.training.data import (
@@ -21,7 +22,6 @@ from model.training.data import (
     make_trimap,
     trimap_classes,
 )
-from tests.helpers import write_synthetic_set
 
 TINY = Augment(out_size=64, crop_sizes=(64, 80, 96), trimap_kernel=(3, 6))
 

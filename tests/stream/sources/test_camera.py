@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FPS, H, W, write_clip
+from helpers.media import FPS, H, W, write_clip
 
 import stream.sources.camera as camera
 from model.errors import P3MError

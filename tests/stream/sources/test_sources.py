@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FPS, RED, H, N, W, square_image
+from helpers.media import FPS, RED, H, N, W, square_image
 
 from model.errors import P3MError
 from stream.sources.files import ImageSequenceSource, VideoSource, open_source

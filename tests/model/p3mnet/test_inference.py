@@ -143,5 +143,5 @@ def test_resize_semantics_by_hand():
 
 def test_product_does_not_import_skimage():
     code = "import model, model.p3mnet.inference, sys; sys.exit('skimage' in sys.modules)"
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0

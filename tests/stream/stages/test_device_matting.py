@@ -1,10 +1,11 @@
-"""The matting stage's device path (stream/device_matting.py), run on the CPU: same alphas as the CPU stage."""
+"""The matting stage's device path (stream/stages/device_matting.py), run on the CPU: same alphas as the CPU stage."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from helpers.doubles import KeyMatter, cuda, scene, scene_frames
 
 from model.matters.base import Matter
 from model.matters.p3mnet import P3MNetMatter
@@ -12,46 +13,12 @@ from stream.frames import Frame
 from stream.stages.device_matting import DeviceMatting, shrink
 from stream.stages.matting import MattingStage
 
-GREEN = (0, 255, 0)
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-
-
-class KeyMatter(Matter):
-    """Test double: alpha from the distance to pure green; records the batch shapes matte_tensor saw."""
-
-    name = "key"
-
-    def __init__(self) -> None:
-        self.batches: list[tuple[int, ...]] = []
-
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        return np.clip(np.abs(rgb.astype(np.float32) - GREEN).sum(-1) / 300, 0, 1)
-
-    def matte_tensor(self, x: torch.Tensor) -> torch.Tensor:
-        self.batches.append(tuple(x.shape))
-        return super().matte_tensor(x)
-
-    def describe(self) -> str:
-        return "green key (test)"
-
-
-def scene(i: int, height: int = 96, width: int = 160) -> np.ndarray:
-    """A person-like blob moving over green, with a soft edge and a gradient: frame `i`."""
-    y, x = np.mgrid[:height, :width].astype(np.float32)
-    blob = np.clip(1.5 - np.hypot((x - 50 - 6 * i) / 30, (y - 50) / 40), 0, 1)[..., None]
-    person = np.stack([150 + 0.5 * x, 90 + 0.3 * y, 80 + 0 * x], -1)
-    return (blob * person + (1 - blob) * np.array(GREEN, np.float32)).round().clip(0, 255).astype(np.uint8)
-
-
-def frames(n: int, **size: int) -> list[Frame]:
-    return [Frame(index=i, image=scene(i, **size)) for i in range(n)]
-
 
 @pytest.mark.parametrize("upsample, guide", [("guided", "gray"), ("guided", "rgb"), ("bilinear", "gray")])
 def test_device_path_gives_the_cpu_stages_alpha(upsample, guide):
     stage = MattingStage(KeyMatter(), infer_size=64, upsample=upsample, guide=guide)
     device = DeviceMatting(KeyMatter(), stage.infer_shape, upsample=upsample, guide=guide)
-    cpu, dev = frames(3), frames(3)
+    cpu, dev = scene_frames(3), scene_frames(3)
     for frame in cpu:
         stage.process(frame)
     device.alphas(dev)
@@ -66,7 +33,7 @@ def test_batches_give_the_same_alphas_as_one_by_one_and_pad_to_a_static_size():
     matter = KeyMatter()
     batched = DeviceMatting(matter, MattingStage(matter, infer_size=64).infer_shape, batch_size=4)
     single = DeviceMatting(KeyMatter(), MattingStage(KeyMatter(), infer_size=64).infer_shape)
-    many, one = frames(6), frames(6)
+    many, one = scene_frames(6), scene_frames(6)
     batched.alphas(many)
     for frame in one:
         single.alphas([frame])
@@ -78,7 +45,7 @@ def test_batches_give_the_same_alphas_as_one_by_one_and_pad_to_a_static_size():
 def test_frames_of_two_sizes_are_matted_apart():
     matter = KeyMatter()
     device = DeviceMatting(matter, MattingStage(matter, infer_size=64).infer_shape, batch_size=4)
-    mixed = frames(2) + frames(1, height=64, width=64) + frames(1)
+    mixed = scene_frames(2) + scene_frames(1, height=64, width=64) + scene_frames(1)
     device.alphas(mixed)
     assert [f.alpha.shape for f in mixed] == [(96, 160), (96, 160), (64, 64), (96, 160)]
     assert [b[0] for b in matter.batches] == [4, 4, 4]

@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 from click.testing import CliRunner
+from helpers.training_data import write_synthetic_set
 
 from model.cli import train_command
 from model.errors import P3MError
@@ -16,7 +17,6 @@ from model.p3mnet.checkpoint import CheckpointError, load_p3mnet, official_state
 from model.p3mnet.network import P3MNet
 from model.training.config import TrainConfig, TrainConfigError, load_train_config
 from model.training.trainer import Trainer, evaluate_weights, load_imagenet_encoder, sidecar_path
-from tests.helpers import write_synthetic_set
 
 TINY = dict(out_size=64, crop_sizes=[64, 80, 96], trimap_kernel=[3, 6], workers=0, device="cpu")
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -10,12 +10,11 @@ import av
 import cv2
 import numpy as np
 import pytest
-from conftest import (
+from helpers.doubles import Passthrough, SquareMatte
+from helpers.media import (
     FPS,
     H,
     N,
-    Passthrough,
-    SquareMatte,
     W,
     audio_packets,
     decoded_alpha,

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import H, N, W, audio_packets, decoded_alpha, decoded_video, times
+from helpers.media import H, N, W, audio_packets, decoded_alpha, decoded_video, times
 
 from model.errors import P3MError
 from model.matters.base import Matter

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import N, decoded_video, square_image
+from helpers.media import N, decoded_video, square_image
 
 import stream.jobs.assembly
 from model.errors import P3MError

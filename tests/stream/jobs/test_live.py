@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import pyvirtualcam
 from click.testing import CliRunner
-from conftest import decoded_video
-from test_device_matting import KeyMatter, scene
+from helpers.doubles import KeyMatter, scene
+from helpers.media import decoded_video
 
 import model.matters.registry as matters
 from model.errors import P3MError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from test_device_matting import KeyMatter, cuda, frames, scene
+from helpers.doubles import KeyMatter, cuda, scene, scene_frames
 
 from model.matters.p3mnet import P3MNetMatter
 from stream.jobs.assembly import matting_steps, middle_stages
@@ -38,10 +38,10 @@ def test_one_device_stage_gives_what_the_three_stages_give(background, smoothing
     background = picture if background == "picture" else background
     matting = MattingStage(KeyMatter(), infer_size=64, batch_size=2)
     reference = three_stages(matting, DeviceMatting(KeyMatter(), matting.infer_shape, batch_size=2), background,
-                             smoothing, frames(5))
+                             smoothing, scene_frames(5))
     fused = DeviceCutout(matting, TemporalSmoother(enabled=smoothing), Compositor(background),
                          device_path=DeviceMatting(KeyMatter(), matting.infer_shape, batch_size=2))
-    mine = fused.process_batch(frames(2)) + fused.process_batch(frames(5)[2:4]) + [fused.process(frames(5)[4])]
+    mine = fused.process_batch(scene_frames(2)) + fused.process_batch(scene_frames(5)[2:4]) + [fused.process(scene_frames(5)[4])]
     channels = 4 if background == "transparent" else 3
     # rounding of the blend; the blur is computed on the device too (Blur.render_tensor: within 2-4 levels)
     bound = 4 if background.startswith("blur") else 1
@@ -50,7 +50,7 @@ def test_one_device_stage_gives_what_the_three_stages_give(background, smoothing
         assert b.output.shape == (96, 160, channels) and b.output.dtype == np.uint8
         assert np.abs(b.output.astype(int) - a.output.astype(int)).max() <= bound
     if smoothing:       # smoothing really ran: the moving edge differs from the raw alpha of the same frame
-        raw = frames(5)
+        raw = scene_frames(5)
         DeviceMatting(KeyMatter(), matting.infer_shape).alphas(raw)
         assert np.abs(mine[3].alpha - raw[3].alpha).max() > 0.01
 
@@ -94,10 +94,10 @@ def test_overlapped_batches_come_back_one_call_later_with_the_same_results(backg
     def cutout(overlap: bool, path: DeviceMatting) -> DeviceCutout:
         return DeviceCutout(matting, TemporalSmoother(), Compositor(background), device_path=path, overlap=overlap)
 
-    plain = frames(9)
+    plain = scene_frames(9)
     cutout(False, DeviceMatting(KeyMatter(), matting.infer_shape, batch_size=2)).process_batch(plain)
     spy = SlotSpy(KeyMatter(), matting.infer_shape, batch_size=2)
-    mine = frames(9)
+    mine = scene_frames(9)
     calls = overlapped_run(cutout(True, spy), [mine[0:2], mine[2:4], mine[4], mine[5:8], mine[8:9]])
     # a call gives back the batch queued before it; process() its own frame; a 3-frame list is two batches
     assert calls == [[], mine[0:2], [mine[4]], mine[2:4] + mine[5:7], [mine[7]], [mine[8]]]
@@ -113,7 +113,7 @@ def test_on_the_cpu_the_smoother_works_between_the_model_and_the_upsampling():
     assert [getattr(s, "name", None) for s in stages] == ["matting", None, "upsampling", None]
     assert stages[1] is smoother and stages[3] is compositor
     model, _, upsampling = stages[:3]
-    two, one = frames(3), frames(3)
+    two, one = scene_frames(3), scene_frames(3)
     model.process_batch(two[:2])
     model.process(two[2])
     for a, b in zip(two, one):
@@ -132,11 +132,11 @@ def test_cuda_device_cutout_gives_what_the_three_stages_give(seed3_pth, backgrou
     # P3M-Net in a CUDA graph, batches of 2: the smoother must keep a copy of the graph's reused output.
     matting = MattingStage(P3MNetMatter(seed3_pth, device="cuda"), infer_size=256, batch_size=2)
     (fused,) = middle_stages(matting, TemporalSmoother(), Compositor(background))
-    mine = frames(5, height=288, width=512)
+    mine = scene_frames(5, height=288, width=512)
     for start in range(0, 5, 2):
         fused.process_batch(mine[start:start + 2])
     assert fused.flush() == mine[4:]             # offline, the stage keeps its last batch in flight
-    reference = three_stages(matting, matting.device_path, background, True, frames(5, height=288, width=512))
+    reference = three_stages(matting, matting.device_path, background, True, scene_frames(5, height=288, width=512))
     for a, b in zip(reference, mine):
         np.testing.assert_allclose(b.alpha, a.alpha, rtol=0, atol=1e-5)
         assert np.abs(b.output.astype(int) - a.output.astype(int)).max() <= 1
@@ -152,7 +152,7 @@ def test_cuda_overlapped_batches_give_what_one_batch_at_a_time_gives(seed3_pth, 
 
     def run(overlap: bool) -> list:
         stage = DeviceCutout(matting, TemporalSmoother(), Compositor(str(background)), overlap=overlap)
-        mine = frames(26, height=720, width=1280)
+        mine = scene_frames(26, height=720, width=1280)
         for start in range(0, 26, 4):
             stage.process_batch(mine[start:start + 4])
         stage.flush()
@@ -169,9 +169,9 @@ def test_cuda_overlapped_batches_give_what_one_batch_at_a_time_gives(seed3_pth, 
 def test_without_keep_alpha_only_the_composite_comes_back():
     matting = MattingStage(KeyMatter(), infer_size=64)
     path = DeviceMatting(KeyMatter(), matting.infer_shape)
-    kept = DeviceCutout(matting, TemporalSmoother(), Compositor("green"), device_path=path).process(frames(1)[0])
+    kept = DeviceCutout(matting, TemporalSmoother(), Compositor("green"), device_path=path).process(scene_frames(1)[0])
     bare = DeviceCutout(matting, TemporalSmoother(), Compositor("green"), device_path=path,
-                        keep_alpha=False).process(frames(1)[0])
+                        keep_alpha=False).process(scene_frames(1)[0])
     assert bare.alpha is None and kept.alpha is not None
     np.testing.assert_array_equal(bare.output, kept.output)
 
@@ -180,15 +180,15 @@ def test_without_a_compositor_only_the_smoothed_alpha_comes_back():
     # The live job's matting worker on CUDA: smoothing on the device, the compose path composites.
     matting = MattingStage(KeyMatter(), infer_size=64)
     path = DeviceMatting(KeyMatter(), matting.infer_shape)
-    reference = three_stages(matting, path, "green", True, frames(5))
+    reference = three_stages(matting, path, "green", True, scene_frames(5))
     matting.device_path = path                       # as a CUDA matter's stage has one
     (stage,) = matting_steps(matting, TemporalSmoother())
     assert isinstance(stage, DeviceCutout) and stage.name == "matting+smoothing on device"
-    mine = [stage.process(frame) for frame in frames(5)]
+    mine = [stage.process(frame) for frame in scene_frames(5)]
     for a, b in zip(reference, mine):
         np.testing.assert_allclose(b.alpha, a.alpha, rtol=0, atol=1e-6)
         assert b.output is None
-    raw = frames(5)
+    raw = scene_frames(5)
     path.alphas(raw)
     assert np.abs(mine[3].alpha - raw[3].alpha).max() > 0.01      # smoothing really ran on the moving edge
     with pytest.raises(ValueError, match="keep the alpha"):

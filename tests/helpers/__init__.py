@@ -1,0 +1,1 @@
+"""Helpers the tests share: generated media, test doubles, a tiny training set."""
