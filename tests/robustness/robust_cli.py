@@ -2,10 +2,10 @@
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parents[1])]     # the doubles, and the repository root
+TESTS = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(TESTS), str(TESTS.parent)]     # the test helpers, and the repository root
 
-import robust_doubles  # noqa: E402
+from helpers import robust_doubles  # noqa: E402
 
 from stream.cli.main import main  # noqa: E402
 

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import robust_media as rm
 from click.testing import CliRunner, Result
-from robust_fixtures import doubles, inputs, no_pipeline_threads  # noqa: F401  (fixtures)
+from helpers import robust_media as rm
 
 from stream.cli.main import main
 

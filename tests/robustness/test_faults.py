@@ -9,14 +9,13 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
-import robust_media as rm
 from click.testing import CliRunner
-from robust_fixtures import doubles, inputs, no_pipeline_threads  # noqa: F401  (fixtures)
+from helpers import robust_media as rm
 
 from stream.cli.main import main
 from stream.frames import Frame

@@ -1,4 +1,4 @@
-"""Test-double matters for the robustness tests (also loaded by `robust_cli.py` in a real subprocess).
+"""Test-double matters for the robustness tests (also loaded by tests/robustness/robust_cli.py in a real subprocess).
 
     key      alpha 1 on red pixels: instant at any size (4097×17 included)
     failing  raises RuntimeError("boom") at frame FAIL_AT (3)

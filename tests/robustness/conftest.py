@@ -1,16 +1,12 @@
-"""Fixtures for the robustness suite: a session folder of bad and odd inputs, the test doubles registered.
-
-Imported by the test modules (`from robust_fixtures import ...`) rather than kept in a conftest.py: the
-tests in tests/stream do `from conftest import ...`, which a second conftest module could shadow.
-"""
+"""Fixtures for the robustness suite: a session folder of bad and odd inputs, the test doubles registered."""
 from __future__ import annotations
 
 import threading
 from pathlib import Path
 
 import pytest
-import robust_doubles
-import robust_media as rm
+from helpers import robust_doubles
+from helpers import robust_media as rm
 
 
 @pytest.fixture(scope="session", autouse=True)
