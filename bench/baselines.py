@@ -1,8 +1,9 @@
 """The reference rows of the pipeline benchmarks: what decoding alone, and decoding + encoding alone, cost."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import av
 

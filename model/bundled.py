@@ -8,8 +8,8 @@ import os
 import sys
 import tempfile
 import types
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
@@ -38,6 +38,9 @@ def quiet_native_stderr() -> Iterator[None]:
             os.close(saved)
 
 
+# `import mediapipe` runs every task package's `__init__`: vision's imports matplotlib.pyplot for its drawing
+# helpers, audio's tries sounddevice (PortAudio). Stand-ins take their place during the import; one that
+# MediaPipe kept imports the real module the first time it is used, so its plotting still works.
 DEFERRED = ("matplotlib", "matplotlib.pyplot", "sounddevice")
 
 

@@ -120,7 +120,8 @@ def _collect_images(inputs: tuple[str, ...]) -> list[Path]:
         if p.is_dir():
             found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTENSIONS)
             if not found:
-                raise P3MError(f"no images in folder {p}", f"expected files ending in {', '.join(sorted(IMAGE_EXTENSIONS))}")
+                raise P3MError(f"no images in folder {p}",
+                               f"expected files ending in {', '.join(sorted(IMAGE_EXTENSIONS))}")
             paths += found
         elif p.is_file():
             paths.append(p)
@@ -166,7 +167,8 @@ def image_command(inputs: tuple[str, ...], weights: str, strategy: str, device: 
 @click.option("--gt", required=True, type=click.Path(),
               help="Folder of ground-truth mattes, or a P3M-500-P/NP root (uses its mask/ and trimap/).")
 @click.option("--trimap", type=click.Path(), default=None, help="Folder of trimaps (0/128/255) for the -T metrics.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Also write the results as JSON.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
+              help="Also write the results as JSON.")
 @click.option("--weights", "-w", type=click.Path(dir_okay=False), default=None,
               help="Run P3M-Net on the dataset's images first, then score (one go).")
 @click.option("--images", type=click.Path(file_okay=False), default=None,

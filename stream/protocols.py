@@ -2,8 +2,9 @@
 them. Jobs, the pipeline and tests depend on these, not on the concrete sources, stages and sinks."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from fractions import Fraction
-from typing import Iterator, Protocol
+from typing import Protocol
 
 from stream.frames import Frame
 
@@ -37,7 +38,7 @@ class Source:
     def close(self) -> None:
         """Release the input; safe to call twice."""
 
-    def __enter__(self) -> "Source":
+    def __enter__(self) -> Source:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -59,7 +60,7 @@ class Sink:
     def abort(self) -> None:
         """Stop after an error and remove what was written. Idempotent."""
 
-    def __enter__(self) -> "Sink":
+    def __enter__(self) -> Sink:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:

@@ -1,18 +1,15 @@
 """P3M-Net's fast inference path: BatchNorm folded into the convolutions, channels_last, reduced precision,
-and on CUDA the whole forward replayed from one CUDA graph per input shape (model/graphs.py).
+and on CUDA the whole forward replayed from one CUDA graph per input shape (model/runtime/graphs.py).
 
-Precision (CUDA; the CPU fallback is always float32):
+Precision (CUDA; the CPU fallback is always float32; measurements in bench/RESULTS.md):
 
     mixed  the encoder and the semantic decoder (every max-pool decision and the logits the fusion's argmax
-           reads) in IEEE float32, the matting decoder in float16. Default: within 1/255 of the float32
-           reference on the parity vectors (H200: max 0.00064; 5.9 ms at 512×288, fp16's 2.4 ms). An
-           earlier split (float16 from layer4 on) missed it on 3 pixels of seed 3, where the semantic
-           argmax flipped; TF32 flips the same pixels (bench/RESULTS.md).
+           reads) in IEEE float32, the matting decoder in float16. The default: the fused alpha stays within
+           1/255 of float32, because reduced precision anywhere before the argmax can flip it.
     fp16   everything in float16: fastest, but a max-pool whose window holds a near-tie can pick another
-           position than float32 does, and the matting decoder unpools to it. On the random-weight parity
-           nets that moves ~2 % of the local alpha by more than 1/255 (up to 0.14; measured on the CPU with
-           float16 storage and float32 arithmetic, as cuDNN does). TF32 convolutions behave alike.
-    bf16   like fp16 with bfloat16: coarser still (fails 1/255 even in the decoders).
+           position than float32 does, and the matting decoder unpools to it: not within 1/255. TF32
+           convolutions behave alike.
+    bf16   like fp16 with bfloat16: coarser still (not within 1/255 even in the decoders).
     fp32   everything in IEEE float32 (no TF32).
 
 BatchNorm folding changes no other part of the graph: max-pool indices and unpooling are untouched.
@@ -22,7 +19,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-from typing import Iterator, Literal
+from collections.abc import Iterator
+from typing import Literal
 
 import torch
 from torch import Tensor, nn

@@ -1,14 +1,15 @@
 """Replay a tensor function from CUDA graphs, one captured per input signature (shapes, dtypes, device).
 
-A P3M-Net forward is ~300 small kernels: eagerly, the GPU waits on Python to launch them (15 ms at
-512×288 on an H200); replayed as one graph, the same work takes ~2 ms. `GraphedFunction` does the
+A P3M-Net forward is ~300 small kernels: eagerly, the GPU waits on Python to launch them; replayed as one
+graph, it does not (bench/RESULTS.md has the times). `GraphedFunction` does the
 bookkeeping: warm-up on a side stream (cudnn.benchmark picks its algorithms there), capture, static
 input and output buffers, one graph per signature. On the CPU it simply calls the function.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -68,7 +69,7 @@ class GraphedFunction:
         self._pool = None
 
     def _capture(self, inputs: tuple[Tensor, ...]) -> _Captured:
-        # Real data in the static inputs during warm-up and capture (never zeros: see METHOD.md).
+        # The static inputs hold this call's data: the replay right after the capture computes its result.
         static = tuple(torch.empty_like(t).copy_(t) for t in inputs)
         device = static[0].device
         caller = torch.cuda.current_stream(device)

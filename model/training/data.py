@@ -126,7 +126,7 @@ class MattingDataset(Dataset):
         self.has_facemasks = any(s.facemask is not None for s in samples)
 
     @classmethod
-    def from_folder(cls, root: str | Path, augment: Augment = Augment(), seed: int = 0) -> "MattingDataset":
+    def from_folder(cls, root: str | Path, augment: Augment = Augment(), seed: int = 0) -> MattingDataset:
         return cls(list_samples(find_layout(root)), augment, seed)
 
     def set_epoch(self, epoch: int) -> None:
