@@ -3,11 +3,10 @@
 NVENC (`h264_nvenc`, `hevc_nvenc`) stands in for libx264/libx265, NVDEC (FFmpeg's CUDA hwaccel, with a
 software fallback per stream; `h264_cuvid` is probed too, for the benchmark) for the CPU decoders. A
 PyAV wheel lists these codecs even where no driver can run them, so each is probed once per process
-by really opening it and coding a few tiny frames; the answer is cached. A failed NVENC probe costs ~1 s
-on an H200 machine, so the offline job starts it (`prefetch_encoder`) before it loads the model, and the
-sink finds the answer ready. Nothing here raises because hardware is missing: the caller gets the CPU
-codec. Sources and sinks keep the `Choice` they got (`decoder`, `encoder`), and the offline job logs them
-in one line (`describe`).
+by really opening it and coding a few tiny frames; the answer is cached. A failed NVENC probe is slow, so
+the offline job starts it (`prefetch_encoder`) before it loads the model, and the sink finds the answer
+ready. Nothing here raises because hardware is missing: the caller gets the CPU codec. Sources and sinks
+keep the `Choice` they got (`decoder`, `encoder`), and the offline job logs them in one line (`describe`).
 """
 from __future__ import annotations
 
@@ -75,7 +74,7 @@ def prefetch_encoder(codec: str, width: int, height: int, pix_fmt: str) -> threa
     return thread
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _probe_encoder(name: str, width: int, height: int, pix_fmt: str) -> Probe:
     try:
         ctx = av.CodecContext.create(name, "w")
@@ -93,7 +92,7 @@ def _probe_encoder(name: str, width: int, height: int, pix_fmt: str) -> Probe:
     return Probe(name, True) if packets else Probe(name, False, "opened, but encoded nothing")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def probe_decoder(name: str) -> Probe:
     """Decode a tiny in-memory H.264 clip with decoder `name` (e.g. h264_cuvid), cached."""
     try:
@@ -110,7 +109,7 @@ def probe_decoder(name: str) -> Probe:
     return Probe(name, True) if images else Probe(name, False, "opened, but decoded nothing")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def probe_nvdec() -> Probe:
     """Decode a tiny in-memory H.264 clip through FFmpeg's CUDA hwaccel without software fallback (cached)."""
     name = "nvdec (cuda hwaccel)"

@@ -1,13 +1,20 @@
-"""`p3m live`: a webcam in, a composited stream out. A plain click.Command: stream/cli.py attaches it to the
-`p3m` group (`main.add_command(live)`), whose error handling prints our P3MErrors as one line."""
+"""`p3m live`: a webcam in, a composited stream out. A plain click.Command: stream/cli/main.py attaches it to
+the `p3m` group (`main.add_command(live)`), whose error handling prints our P3MErrors as one line."""
 from __future__ import annotations
 
 import click
 
-from model.faces import FACE_MODELS
-from stream.cli.options import model_options, setup_logging
-from stream.sources.camera import BACKENDS, PIXEL_FORMATS
-from stream.stages.faces import STYLES
+from stream.cli.options import (
+    command_defaults,
+    face_options,
+    matting_options,
+    model_options,
+    output_options,
+    setup_logging,
+)
+from stream.jobs.config import LIVE_PRESET, LiveConfig
+
+_DEFAULTS = command_defaults(LiveConfig, LIVE_PRESET)
 
 
 @click.command("live", context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,9 +23,9 @@ from stream.stages.faces import STYLES
                    "opencv:0, a video file or URL (played at its own rate), or 'synthetic'. Default: the first camera.")
 @click.option("--camera-size", default=None, metavar="WxH", help="Ask the camera for this size, e.g. 1280x720.")
 @click.option("--camera-fps", type=float, default=None, help="Ask the camera for this frame rate.")
-@click.option("--camera-format", type=click.Choice(PIXEL_FORMATS), default=None,
+@click.option("--camera-format", type=click.Choice(LiveConfig.CHOICES["camera_format"]), default=None,
               help="Camera pixel format: mjpeg (high sizes at full rate) or yuyv (uncompressed).")
-@click.option("--camera-backend", type=click.Choice(BACKENDS), default=None,
+@click.option("--camera-backend", type=click.Choice(LiveConfig.CHOICES["camera_backend"]), default=None,
               help="auto: PyAV, or OpenCV where this PyAV lacks the device input.")
 @click.option("--virtual-cam", is_flag=False, flag_value="auto", default=None, metavar="[DEVICE]",
               help="Send to a virtual camera (v4l2loopback; OBS's on macOS/Windows); the default output.")
@@ -29,23 +36,12 @@ from stream.stages.faces import STYLES
               help="Also stream: rtmp://host/app/key (FLV/H.264), srt:// or tcp:// (MPEG-TS; WebM VP9+alpha "
                    "when transparent), udp://.")
 @click.option("--stats", is_flag=True, help="Print frames in/matted/reused/dropped/sent and latency every second.")
-@click.option("--blur-faces/--no-blur-faces", default=None, help="Pixelate or blur every face (MediaPipe detector).")
-@click.option("--blur-style", type=click.Choice(STYLES), default=None, help="pixelate (default) or gaussian.")
-@click.option("--face-model", type=click.Choice(list(FACE_MODELS)), default=None,
-              help="short: webcam distance (default); full: up to ~5 m.")
+@face_options(_DEFAULTS)
 @click.option("--config", "-c", "config_file", default="virtual_background", show_default=True,
               help="YAML preset: a file or a name in configs/. Flags override it.")
 @model_options
-@click.option("--infer-size", type=int, default=None, help="Long side the model sees (multiple of 32).")
-@click.option("--upsample", type=click.Choice(["guided", "bilinear"]), default=None, help="Alpha upsampling.")
-@click.option("--smoothing/--no-smoothing", default=None, help="Temporal alpha smoothing.")
-@click.option("--smoothing-strength", type=float, default=None, help="0..1.")
-@click.option("--background", "-b", default=None,
-              help="blur | blur:STRENGTH | green | '#RRGGBB' | an image or video file | "
-                   "transparent (stream/record only).")
-@click.option("--alpha-out", default=None, help="Also record the matte (.mp4/.mov, or .mkv lossless).")
-@click.option("--crf", type=int, default=None, help="Recording quality, H.264 CRF 0-51.")
-@click.option("--preset", default=None, help="Recording x264 preset.")
+@matting_options(_DEFAULTS)
+@output_options(_DEFAULTS)
 @click.option("--queue-size", type=click.IntRange(1, 2), default=None, help="Frames each live queue holds (1-2).")
 @click.option("--alpha-wait-ms", type=float, default=None,
               help="How long a frame may wait for its own alpha when the model keeps up (else: the newest alpha).")

@@ -7,15 +7,25 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import click
 
 from model.cli import MODEL_COMMANDS
 from model.errors import P3MError
 from stream.cli.live import live as live_command
-from stream.cli.options import model_options, setup_logging
+from stream.cli.options import (
+    command_defaults,
+    face_options,
+    matting_options,
+    model_options,
+    output_options,
+    setup_logging,
+)
+from stream.jobs.config import CutoutConfig
+
+_DEFAULTS = command_defaults(CutoutConfig)
 
 
 class _Group(click.Group):
@@ -86,26 +96,14 @@ def main() -> None:
               help="YAML preset: a file or a name in configs/ (offline_cutout, transparent_overlay, ...). "
                    "Flags override it.")
 @model_options
-@click.option("--infer-size", type=int, default=None, help="Long side the model sees (multiple of 32; default 512).")
-@click.option("--upsample", type=click.Choice(["guided", "bilinear"]), default=None,
-              help="Alpha upsampling: edge-aware guided filter (default) or plain bilinear.")
-@click.option("--smoothing/--no-smoothing", default=None, help="Temporal alpha smoothing (default on).")
-@click.option("--smoothing-strength", type=float, default=None, help="0..1 (default 0.5).")
-@click.option("--background", "-b", default=None,
-              help="green | '#RRGGBB' | blur | blur:STRENGTH | transparent | an image or video file.")
-@click.option("--crf", type=int, default=None, help="H.264 quality, 0-51 (default 18).")
-@click.option("--preset", default=None, help="x264 preset (default veryfast).")
+@matting_options(_DEFAULTS)
+@output_options(_DEFAULTS)
 @click.option("--audio/--no-audio", default=None, help="Copy the input's audio (default) or drop it.")
-@click.option("--alpha-out", default=None, help="Also write the matte as a grayscale video (.mp4/.mov, or .mkv lossless).")
 @click.option("--batch", type=int, default=None,
               help="Frames matted together (default: 8 for P3M-Net on a GPU, 2 for the bundled model, else 1).")
-@click.option("--hw-codecs", type=click.Choice(["auto", "all", "off"]), default=None,
+@click.option("--hw-codecs", type=click.Choice(CutoutConfig.CHOICES["hw_codecs"]), default=None,
               help="auto (default): NVENC where it works here, CPU decoding; all: NVDEC too; off: CPU codecs only.")
-@click.option("--blur-faces/--no-blur-faces", default=None,
-              help="Hide every detected face in the output (privacy): pixelate or blur it.")
-@click.option("--blur-style", type=click.Choice(["pixelate", "gaussian"]), default=None)
-@click.option("--face-model", type=click.Choice(["short", "full"]), default=None,
-              help="Face detector: short (webcam distance, default) or full (up to ~5 m).")
+@face_options(_DEFAULTS)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or info lines; errors and the summary only.")
 def cutout(input: str, output: str, config_file: str | None, quiet: bool, **options: object) -> None:
     """Cut the person out of a video: composite onto a background, or write a transparent video.

@@ -1,4 +1,6 @@
-"""Encoder settings by output kind and extension, and the RGB → YUV conversion and colour tags we encode with.
+"""Encoder settings by output kind and extension, and what every encoding sink shares: the pixels a sink of a
+kind writes, the stream set-up (codec, NVENC choice, options, colour tags), the RGB → YUV conversion the tags
+describe, and the rule that keeps timestamps rising.
 
     kind         .mp4             .mov                       .mkv                     .webm
     composite    H.264 yuv420p    H.264 yuv420p              H.264 yuv420p            VP9 yuv420p
@@ -10,7 +12,10 @@ H.264 4:4:4 (yuv444p, High 4:4:4 profile) at its exact size, with a warning.
 """
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
@@ -19,6 +24,10 @@ import cv2
 import numpy as np
 
 from model.errors import P3MError
+from stream.frames import Frame, alpha_to_uint8
+from stream.hwcodecs import Choice, pick_encoder
+
+log = logging.getLogger(__name__)
 
 Kind = Literal["composite", "transparent", "matte"]
 CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
@@ -35,8 +44,8 @@ def tag_bt601(ctx: av.codec.context.CodecContext) -> None:
 
 
 def yuv420p_frame(rgb: np.ndarray) -> av.VideoFrame:
-    """An H×W×3 uint8 RGB image (even sizes) as a yuv420p frame, converted by OpenCV: 0.5 ms at 1080p with the
-    GIL released, where PyAV's reformat (swscale) takes 4.2 ms holding it while every other thread waits."""
+    """An H×W×3 uint8 RGB image (even sizes) as a yuv420p frame, converted by OpenCV with the GIL released,
+    where PyAV's reformat (swscale) holds it, and is slower, while every other thread waits."""
     return av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
 
 
@@ -85,3 +94,93 @@ def video_format(kind: Kind, path: str, width: int, height: int) -> VideoFormat:
     if fmt.codec == "libx264" and (width % 2 or height % 2):
         return VideoFormat(fmt.codec, "yuv444p", fmt.options)
     return fmt
+
+
+def sink_pixels(frame: Frame, kind: Kind, width: int, height: int) -> tuple[np.ndarray, str]:
+    """The array a sink of `kind` writes for `frame` (contiguous), with its PyAV pixel format: the matte, or
+    the frame's pixels with its alpha added for a transparent sink. ValueError when the frame cannot give it."""
+    if kind == "matte":
+        alpha = frame.alpha
+        if alpha is None and frame.output is not None and frame.output.ndim == 3 and frame.output.shape[2] == 4:
+            pixels = frame.output[..., 3]
+        elif alpha is None:
+            raise ValueError(f"frame {frame.index} has no alpha: a matting stage must run before a matte sink")
+        else:
+            pixels = alpha if alpha.dtype == np.uint8 else alpha_to_uint8(alpha)
+        fmt = "gray"
+    else:
+        pixels = frame.pixels
+        channels = pixels.shape[2] if pixels.ndim == 3 else 0
+        if kind == "transparent" and channels == 3 and frame.alpha is not None:
+            pixels = np.dstack([pixels, alpha_to_uint8(frame.alpha)])
+        elif kind == "transparent" and channels != 4:
+            raise ValueError(f"frame {frame.index}: a transparent sink needs an RGBA output or an alpha")
+        elif kind == "composite" and channels != 3:
+            raise ValueError(f"frame {frame.index}: a composite sink needs an H×W×3 output, got {pixels.shape}")
+        fmt = "rgba" if kind == "transparent" else "rgb24"
+    if pixels.shape[:2] != (height, width):
+        raise ValueError(f"frame {frame.index} is {pixels.shape[1]}x{pixels.shape[0]}, the sink {width}x{height}")
+    return np.ascontiguousarray(pixels), fmt
+
+
+def add_video_stream(container: av.container.OutputContainer, fmt: VideoFormat, *, width: int, height: int,
+                     fps: Fraction, time_base: Fraction, crf: int | None = None, preset: str | None = None,
+                     options: Mapping[str, str] | None = None, bit_rate: int | None = None, hardware: bool = False,
+                     low_latency: bool = False) -> tuple[av.VideoStream, Choice]:
+    """Add a `fmt` video stream to `container`, with NVENC in its place where it opens (`hardware`), and return
+    it with the encoder chosen. `options` go over the format's own (and x264's `crf`/`preset`)."""
+    choice = pick_encoder(fmt.codec, width, height, fmt.pix_fmt, crf=crf, preset=preset, hardware=hardware)
+    codec, opts = (choice.name, dict(choice.options)) if choice.hardware else (fmt.codec, dict(fmt.options))
+    if codec == "libx264":      # crf/preset are x264's scales; VP9 keeps its own (see VP9 above)
+        opts.update({k: str(v) for k, v in (("crf", crf), ("preset", preset)) if v is not None})
+    stream = container.add_stream(codec, rate=fps)
+    stream.width, stream.height, stream.pix_fmt = width, height, fmt.pix_fmt
+    stream.time_base = stream.codec_context.time_base = time_base
+    if not low_latency:
+        # frame threads hold back a frame per thread: throughput for a file, delay for a live stream
+        stream.thread_type = "AUTO"
+    if bit_rate is not None:
+        stream.bit_rate = bit_rate
+    if fmt.bt601_yuv:
+        tag_bt601(stream.codec_context)
+    stream.options = {**opts, **(options or {})}
+    return stream, choice
+
+
+def video_frame(pixels: np.ndarray, layout: str, fmt: VideoFormat) -> av.VideoFrame:
+    """`pixels` (contiguous, PyAV pixel format `layout`) as the frame an encoder of `fmt` takes, converted as
+    `add_video_stream` tags the stream."""
+    height, width = pixels.shape[:2]
+    if fmt.pix_fmt == "yuv420p" and fmt.bt601_yuv and layout == "rgb24" and width % 2 == 0 and height % 2 == 0:
+        return yuv420p_frame(pixels)
+    if fmt.bt601_yuv:
+        # swscale writes a new frame, so the pixels are wrapped, not copied (from_ndarray's copy holds the GIL)
+        return av.VideoFrame.from_numpy_buffer(pixels, format=layout).reformat(
+            format=fmt.pix_fmt, dst_colorspace="ITU601", dst_color_range="MPEG")
+    return av.VideoFrame.from_ndarray(pixels, format=layout)     # a copy: the encoder may keep the frame
+
+
+class Clock:
+    """Output pts: the input's while they increase strictly; else frames numbered in 1/fps (one warning)."""
+
+    def __init__(self, time_base: Fraction, fps: Fraction, path: str) -> None:
+        self.time_base, self.path = time_base, path
+        self.step = max(1, round(1 / (fps * time_base)))
+        self.last: int | None = None
+        self.numbering = False
+
+    def next(self, frame: Frame) -> int:
+        """The pts (in `time_base`) of `frame`, always above the last one returned."""
+        pts = frame.pts
+        if pts is not None and frame.time_base is not None and frame.time_base != self.time_base:
+            pts = round(pts * frame.time_base / self.time_base)
+        if not self.numbering and pts is not None and (self.last is None or pts > self.last):
+            self.last = pts
+            return pts
+        if not self.numbering:
+            self.numbering = True
+            why = "missing" if pts is None else f"not increasing ({pts} after {self.last})"
+            log.warning("%s: input timestamps %s at frame %d: numbering frames from here", self.path, why, frame.index)
+        numbered = frame.index * self.step
+        self.last = numbered if self.last is None else max(self.last + self.step, numbered)
+        return self.last

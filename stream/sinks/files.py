@@ -1,7 +1,7 @@
 """Where frames go: encoded video files (with the input's audio) and PNG sequences, as context managers.
 
-A sink writes `frame.output` (H×W×3 composite or H×W×4 RGBA; `frame.image` when no stage set an output)
-or, for a matte sink, `frame.alpha`. The format follows the output's extension and the `kind`:
+A sink writes `frame.pixels` (H×W×3 composite or H×W×4 RGBA: the output, or the image when no stage set
+one) or, for a matte sink, `frame.alpha`. The format follows the output's extension and the `kind`:
 
     kind         .mp4             .mov                       .mkv                     .webm
     composite    H.264 yuv420p    H.264 yuv420p              H.264 yuv420p            VP9 yuv420p
@@ -29,15 +29,22 @@ from pathlib import Path
 
 import av
 import cv2
-import numpy as np
 
 from model.errors import P3MError
 from stream.ffmpeg import is_printf_pattern, is_url
 from stream.frames import Frame
-from stream.hwcodecs import pick_encoder
 from stream.protocols import Sink, Source
 from stream.sinks.audio import AudioCopier
-from stream.sinks.encoding import CONTAINERS, Kind, VideoFormat, tag_bt601, video_format, yuv420p_frame
+from stream.sinks.encoding import (
+    CONTAINERS,
+    Clock,
+    Kind,
+    VideoFormat,
+    add_video_stream,
+    sink_pixels,
+    video_format,
+    video_frame,
+)
 from stream.sinks.wrappers import TeeSink
 
 log = logging.getLogger(__name__)
@@ -57,55 +64,30 @@ class VideoFileSink(Sink):
             log.warning("%s: size %dx%d is odd; H.264 4:2:0 needs even sizes, so it is encoded as 4:4:4, "
                         "which browsers and QuickTime do not play (crop to an even size to avoid this)",
                         path, width, height)
-        # NVENC for H.264 where it really opens (stream/hwcodecs.py); `encoder` says what was used and why.
-        self.encoder = pick_encoder(fmt.codec, width, height, fmt.pix_fmt, crf=crf, preset=preset, hardware=hw_codecs)
-        if self.encoder.hardware:
-            fmt = VideoFormat(self.encoder.name, fmt.pix_fmt, self.encoder.options)
         self.format = fmt
-        self._opencv_yuv = fmt.pix_fmt == "yuv420p" and fmt.bt601_yuv and width % 2 == 0 and height % 2 == 0
         self.fps = Fraction(fps)
         self.time_base = Fraction(time_base) if time_base else 1 / self.fps
-        self._clock = _Clock(self.time_base, self.fps, path)
+        self._clock = Clock(self.time_base, self.fps, path)
         self._tmp = _temporary_sibling(path)
         self._closed = False
         self._last_time: float | None = None
         self._audio: AudioCopier | None = None
         try:
             self._container = av.open(self._tmp, "w", format=CONTAINERS[ext])
-            self._stream = self._add_video_stream(fmt, crf, preset, options)
+            # NVENC for H.264 where it really opens (stream/hwcodecs.py); `encoder` says what was used and why.
+            self._stream, self.encoder = add_video_stream(
+                self._container, fmt, width=width, height=height, fps=self.fps, time_base=self.time_base, crf=crf,
+                preset=preset, options=options, hardware=hw_codecs)
             if audio_from is not None:
                 self._audio = AudioCopier(audio_from, self._container, CONTAINERS[ext])
         except BaseException:
             self.abort()
             raise
 
-    def _add_video_stream(self, fmt: VideoFormat, crf: int | None, preset: str | None,
-                          options: dict[str, str] | None) -> av.VideoStream:
-        stream = self._container.add_stream(fmt.codec, rate=self.fps)
-        stream.width, stream.height, stream.pix_fmt = self.width, self.height, fmt.pix_fmt
-        stream.time_base = self.time_base
-        stream.codec_context.time_base = self.time_base
-        stream.thread_type = "AUTO"      # frame threads: x264 at 720p 9.7 -> 7.3 ms a frame on 2 cores
-        if fmt.bt601_yuv:
-            tag_bt601(stream.codec_context)
-        opts = dict(fmt.options)
-        if fmt.codec == "libx264":      # crf/preset are x264's scales; VP9 keeps its own (see VP9 above)
-            opts.update({k: str(v) for k, v in (("crf", crf), ("preset", preset)) if v is not None})
-        stream.options = {**opts, **(options or {})}
-        return stream
-
     def write(self, frame: Frame) -> None:
         """Encode one frame (and mux the audio up to its time)."""
-        pixels, fmt = _pixels(frame, self.kind, self.width, self.height)
-        if self._opencv_yuv and fmt == "rgb24":
-            video = yuv420p_frame(pixels)
-        elif self.format.bt601_yuv:
-            # swscale writes a new frame, so the pixels are wrapped, not copied (from_ndarray's copy holds the
-            # GIL: 3-5 ms a 1080p frame here, on top of the conversion's own 3.8 ms)
-            video = av.VideoFrame.from_numpy_buffer(pixels, format=fmt).reformat(
-                format=self.format.pix_fmt, dst_colorspace="ITU601", dst_color_range="MPEG")
-        else:
-            video = av.VideoFrame.from_ndarray(pixels, format=fmt)     # a copy: the encoder may keep the frame
+        pixels, layout = sink_pixels(frame, self.kind, self.width, self.height)
+        video = video_frame(pixels, layout, self.format)
         video.pts = self._clock.next(frame)
         video.time_base = self.time_base
         self._last_time = float(video.pts * self.time_base)
@@ -179,13 +161,13 @@ class PngSequenceSink(Sink):
             except OSError as e:
                 raise P3MError(f"cannot create output folder {folder}: {e.strerror}", "check its permissions") from None
         _check_writable(folder)
-        self._params = [cv2.IMWRITE_PNG_COMPRESSION, compression]   # 1: fast, files ~10-20 % larger than 3
+        self._params = [cv2.IMWRITE_PNG_COMPRESSION, compression]   # 1: fast, for somewhat larger files than 3
         self._written: list[str] = []
         self._closed = False
 
     def write(self, frame: Frame) -> None:
         """Write the next PNG (RGB, RGBA or gray by kind)."""
-        pixels, fmt = _pixels(frame, self.kind, self.width, self.height)
+        pixels, fmt = sink_pixels(frame, self.kind, self.width, self.height)
         conversion = {"rgb24": cv2.COLOR_RGB2BGR, "rgba": cv2.COLOR_RGBA2BGRA}.get(fmt)
         image = cv2.cvtColor(pixels, conversion) if conversion is not None else pixels
         file = self.pattern % self.frames_written
@@ -209,7 +191,8 @@ def is_png_sequence(path: str) -> bool:
     return is_printf_pattern(path) or os.path.isdir(path) or path.endswith(os.sep) or not Path(path).suffix
 
 
-def check_output(path: str, *, kind: Kind, width: int, height: int, input_path: str | None = None) -> VideoFormat | None:
+def check_output(path: str, *, kind: Kind, width: int, height: int,
+                 input_path: str | None = None) -> VideoFormat | None:
     """The user mistakes an output's path can hold (P3MError): the input itself, a missing folder, an
     extension `kind` cannot go to. Returns the video format it will get (None: a PNG sequence)."""
     if input_path is not None and _same_file(path, input_path):
@@ -277,58 +260,6 @@ def open_sinks(output: str, source: Source, *, transparent: bool = False, alpha_
         main.abort()
         raise
     return TeeSink([main, matte])
-
-
-class _Clock:
-    """Output pts: the input's while they increase strictly; else frames numbered in 1/fps (one warning)."""
-
-    def __init__(self, time_base: Fraction, fps: Fraction, path: str) -> None:
-        self.time_base, self.path = time_base, path
-        self.step = max(1, round(1 / (fps * time_base)))
-        self.last: int | None = None
-        self.numbering = False
-
-    def next(self, frame: Frame) -> int:
-        pts = frame.pts
-        if pts is not None and frame.time_base is not None and frame.time_base != self.time_base:
-            pts = round(pts * frame.time_base / self.time_base)
-        if not self.numbering and pts is not None and (self.last is None or pts > self.last):
-            self.last = pts
-            return pts
-        if not self.numbering:
-            self.numbering = True
-            why = "missing" if pts is None else f"not increasing ({pts} after {self.last})"
-            log.warning("%s: input timestamps %s at frame %d: numbering frames from here", self.path, why, frame.index)
-        numbered = frame.index * self.step
-        self.last = numbered if self.last is None else max(self.last + self.step, numbered)
-        return self.last
-
-
-def _pixels(frame: Frame, kind: Kind, width: int, height: int) -> tuple[np.ndarray, str]:
-    """The array a sink of `kind` writes for `frame`, with its PyAV pixel format."""
-    if kind == "matte":
-        alpha = frame.alpha
-        if alpha is None and frame.output is not None and frame.output.ndim == 3 and frame.output.shape[2] == 4:
-            pixels = frame.output[..., 3]
-        elif alpha is None:
-            raise ValueError(f"frame {frame.index} has no alpha: a matting stage must run before a matte sink")
-        else:
-            pixels = alpha if alpha.dtype == np.uint8 else (np.clip(alpha, 0, 1) * 255 + 0.5).astype(np.uint8)
-        fmt = "gray"
-    else:
-        pixels = frame.output if frame.output is not None else frame.image
-        channels = pixels.shape[2] if pixels.ndim == 3 else 0
-        if kind == "transparent" and channels == 3 and frame.alpha is not None:
-            a = (np.clip(frame.alpha, 0, 1) * 255 + 0.5).astype(np.uint8)
-            pixels = np.dstack([pixels, a])
-        elif kind == "transparent" and channels != 4:
-            raise ValueError(f"frame {frame.index}: a transparent sink needs an RGBA output or an alpha")
-        elif kind == "composite" and channels != 3:
-            raise ValueError(f"frame {frame.index}: a composite sink needs an H×W×3 output, got {pixels.shape}")
-        fmt = "rgba" if kind == "transparent" else "rgb24"
-    if pixels.shape[:2] != (height, width):
-        raise ValueError(f"frame {frame.index} is {pixels.shape[1]}x{pixels.shape[0]}, the sink {width}x{height}")
-    return np.ascontiguousarray(pixels), fmt
 
 
 def _temporary_sibling(path: str) -> str:

@@ -1,7 +1,7 @@
 """Live outputs: a virtual camera (pyvirtualcam), a preview window (OpenCV), a network stream (PyAV), and two
 wrappers that keep a live job smooth: `BackgroundSink` (a slow writer on its own thread, newest frame wins)
-and `RepeatLast` (re-sends the last frame while the camera is away). All follow stream/sinks.py's Sink
-protocol: `write`, `close(interrupted=)`, `abort`, context manager; recordings use its VideoFileSink.
+and `RepeatLast` (re-sends the last frame while the camera is away). All follow stream/protocols.py's Sink
+protocol: `write`, `close(interrupted=)`, `abort`, context manager; recordings use stream/sinks/files.py.
 
 Network streams (`--stream-url`):
 
@@ -16,9 +16,8 @@ import os
 import platform
 import re
 import threading
-import time
+from collections.abc import Callable
 from fractions import Fraction
-from typing import Callable
 
 import av
 import cv2
@@ -27,9 +26,13 @@ import numpy as np
 from model.errors import P3MError
 from stream.frames import Frame
 from stream.protocols import Sink
-from stream.sinks.encoding import tag_bt601, yuv420p_frame
+from stream.sinks.encoding import Clock, VideoFormat, add_video_stream, sink_pixels, video_frame
 
 STREAM_SCHEMES = ("rtmp://", "rtmps://", "srt://", "tcp://", "udp://")
+# Low latency: no B-frames or look-ahead; a keyframe every two seconds (`g`, set per stream) for late joiners.
+STREAM_H264 = VideoFormat("libx264", "yuv420p", {"preset": "veryfast", "tune": "zerolatency", "bf": "0"})
+STREAM_VP9_ALPHA = VideoFormat("libvpx-vp9", "yuva420p",
+                               {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0", "row-mt": "1"})
 
 
 def virtual_camera_hint() -> str:
@@ -67,7 +70,7 @@ class VirtualCameraSink(Sink):
 
     def write(self, frame: Frame) -> None:
         """Send one frame (the composite, or the camera image when no stage set an output)."""
-        pixels = frame.output if frame.output is not None else frame.image
+        pixels = frame.pixels
         if pixels.ndim != 3 or pixels.shape[2] != 3:
             raise ValueError(f"frame {frame.index}: a virtual camera takes H×W×3 RGB, got {pixels.shape}")
         self._camera.send(np.ascontiguousarray(pixels))
@@ -101,9 +104,8 @@ class PreviewSink(Sink):
         self.quit = False
 
     def write(self, frame: Frame) -> None:
-        pixels = frame.output if frame.output is not None else frame.image
         with self._lock:
-            self._latest = pixels
+            self._latest = frame.pixels
         self.frames_written += 1
 
     def show(self) -> None:
@@ -154,31 +156,22 @@ class StreamSink(Sink):
             url += f"{'&' if '?' in url else '?'}timeout={round(write_timeout_s * 1e6)}"
         fps = Fraction(fps).limit_denominator(1001)
         if transparent:
-            container_format, codec, pix_fmt = "webm", "libvpx-vp9", "yuva420p"
-            options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0", "row-mt": "1",
-                       "g": str(round(2 * fps))}
-            muxer = {"live": "1"}
+            container_format, self.format, muxer = "webm", STREAM_VP9_ALPHA, {"live": "1"}
         else:
             container_format = "flv" if scheme.startswith("rtmp") else "mpegts"
-            codec, pix_fmt = "libx264", "yuv420p"
-            options = {"preset": "veryfast", "tune": "zerolatency", "g": str(round(2 * fps)), "bf": "0"}
+            self.format = STREAM_H264
             muxer = {"flvflags": "no_duration_filesize"} if container_format == "flv" else {}
+        self._clock = Clock(time_base, fps, self.path)
         try:
             self._container = av.open(url, "w", format=container_format, container_options=muxer)
-            stream = self._container.add_stream(codec, rate=fps)
-            stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
-            stream.time_base = stream.codec_context.time_base = time_base
-            stream.bit_rate = bitrate_kbps * 1000
-            stream.options = options
-            if not transparent:
-                tag_bt601(stream.codec_context)
-            self._stream = stream
+            self._stream, self.encoder = add_video_stream(
+                self._container, self.format, width=width, height=height, fps=fps, time_base=time_base,
+                options={"g": str(round(2 * fps))}, bit_rate=bitrate_kbps * 1000, low_latency=True)
             # Connect and write the header now, on the caller's thread: PyAV does it holding the GIL, which
             # would freeze every pipeline thread (the virtual camera too) if it happened on the first frame.
             self._container.start_encoding()
         except (av.FFmpegError, OSError) as e:
             self._fail_open(self.path, e)
-        self._last_pts: int | None = None
         self._closed = False
 
     @staticmethod
@@ -192,21 +185,11 @@ class StreamSink(Sink):
                        "is the server running and the URL (and key) right?") from None
 
     def write(self, frame: Frame) -> None:
-        """Encode and send one frame; its pts (live clock) is kept, bumped if not increasing."""
-        pixels = frame.output if frame.output is not None else frame.image
-        if self.transparent and pixels.shape[2] == 3 and frame.alpha is not None:
-            pixels = np.dstack([pixels, (np.clip(frame.alpha, 0, 1) * 255 + 0.5).astype(np.uint8)])
-        pixels = np.ascontiguousarray(pixels)
-        if pixels.shape[2] == 3 and self.width % 2 == 0 and self.height % 2 == 0:
-            video = yuv420p_frame(pixels)                   # OpenCV, without holding the GIL
-        else:
-            video = av.VideoFrame.from_ndarray(pixels, format="rgba" if pixels.shape[2] == 4 else "rgb24")
-        pts = frame.pts if frame.pts is not None else round(time.perf_counter() * 1000)
-        if frame.time_base is not None and frame.time_base != self.time_base:
-            pts = round(pts * frame.time_base / self.time_base)
-        if self._last_pts is not None and pts <= self._last_pts:
-            pts = self._last_pts + 1
-        self._last_pts = video.pts = pts
+        """Encode and send one frame, at its own pts (the live clock) while they rise, as a file sink would."""
+        pixels, layout = sink_pixels(frame, "transparent" if self.transparent else "composite", self.width,
+                                     self.height)
+        video = video_frame(pixels, layout, self.format)
+        video.pts = self._clock.next(frame)
         video.time_base = self.time_base
         try:
             self._container.mux(self._stream.encode(video))

@@ -6,8 +6,8 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from fractions import Fraction
-from typing import Sequence
 
 from stream.frames import Frame
 from stream.protocols import Sink

@@ -83,7 +83,7 @@ def slow_probe(monkeypatch):
     """The real probe's cache and lock around a fake that takes 0.3 s and fails; records when it ran."""
     runs: list[tuple[str, float]] = []
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def probe(name: str, width: int, height: int, pix_fmt: str) -> Probe:
         runs.append((name, time.perf_counter()))
         time.sleep(0.3)

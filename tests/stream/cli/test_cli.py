@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
+import click
 import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from stream.cli.main import main
+from stream.jobs.config import CutoutConfig, LiveConfig, load_live_config
 
 PORTRAIT = "p_015cd10e"
 
@@ -30,6 +33,39 @@ def test_help_is_useful(command, words):
     assert result.exit_code == 0
     for word in words:
         assert word in result.output
+
+
+def options(command: str) -> dict[str, click.Parameter]:
+    return {p.name: p for p in main.commands[command].params}
+
+
+def test_cutout_and_live_declare_their_shared_options_once():
+    cutout, live = options("cutout"), options("live")
+    shared = set(cutout) & set(live) - {"config_file", "output", "quiet"}     # each command's own wording
+    assert shared == {"model", "weights", "device", "precision", "infer_size", "upsample", "smoothing",
+                      "smoothing_strength", "background", "alpha_out", "crf", "preset", "blur_faces",
+                      "blur_style", "face_model"}
+    for name in sorted(shared):
+        mine, theirs = cutout[name].to_info_dict(), live[name].to_info_dict()
+        helps = [re.sub(r"default [^);]+", "default …", info.pop("help") or "") for info in (mine, theirs)]
+        assert mine == theirs, name                # flags, type, choices, default
+        assert helps[0] == helps[1], name          # one wording; only the defaults named differ
+
+
+@pytest.mark.parametrize("command, config", [("cutout", CutoutConfig), ("live", LiveConfig)])
+def test_option_choices_are_the_configs(command, config):
+    choices = {name: p.type.choices for name, p in options(command).items() if isinstance(p.type, click.Choice)}
+    assert choices and {name: tuple(c) for name, c in choices.items()} == {n: tuple(config.CHOICES[n]) for n in choices}
+
+
+@pytest.mark.parametrize("command, defaults", [("cutout", CutoutConfig()), ("live", load_live_config())])
+def test_help_names_the_defaults_each_command_runs_with(command, defaults):
+    helps = {name: getattr(p, "help", None) for name, p in options(command).items()}
+    for name in ("infer_size", "upsample", "smoothing_strength", "background", "crf", "preset", "blur_style",
+                 "face_model"):
+        value = getattr(defaults, name)
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        assert f"default {shown}" in helps[name], name
 
 
 def test_help_loads_neither_torch_nor_mediapipe():
