@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import functools
 import gc
 import importlib.util
 import json
@@ -27,8 +28,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 for folder in (ROOT, ROOT / "bench"):        # the package, and this script's neighbours when imported
@@ -175,7 +177,7 @@ def _forward_rows(net: P3MNet, device: torch.device, x1: torch.Tensor, batches: 
     plain = copy.deepcopy(net).to(device, memory_format=torch.channels_last)
     xc = x1.contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
-        ms = time_ms(lambda: plain(xc), device, reps, warmup)
+        ms = time_ms(functools.partial(plain, xc), device, reps, warmup)
     rows = [{"size": size, "variant": "eager fp32 (PyTorch defaults)", "batch": 1, "ms": ms, "ms_per_frame": ms}]
     del plain
     free_memory()
@@ -187,7 +189,7 @@ def _forward_rows(net: P3MNet, device: torch.device, x1: torch.Tensor, batches: 
                 break
             x = x1.expand(batch, -1, -1, -1).contiguous()
             x[1:] += 0.01 * torch.randn_like(x[1:])          # distinct frames, never all the same
-            ms = time_ms(lambda: runner(x), device, reps, warmup)
+            ms = time_ms(functools.partial(runner, x), device, reps, warmup)
             name = f"fast {precision}" + (f" + compile {mode}" if mode else "")
             rows.append({"size": size, "variant": name, "batch": batch, "ms": ms, "ms_per_frame": ms / batch,
                          "path": runner.describe()})
@@ -212,8 +214,9 @@ def timed(fn: Callable[..., int], *args: Any, **kwargs: Any) -> dict[str, Any]:
 def run_pipeline(tmp: Path, device: str, size: tuple[int, int], seconds: float, infer_size: int, preset: str,
                  batches: list[int], weights: Path, deadline: Deadline) -> dict[str, Any]:
     """Decode / decode + encode / full cut-out rows on one generated clip; fps and the ratio to decode + encode."""
+    from stream.jobs.config import load_config
     from stream.jobs.demo import make_demo_clip
-    from stream.jobs.offline import cutout
+    from stream.jobs.offline import run_cutout
 
     clip = make_demo_clip(tmp / "clip.mp4", seconds=seconds, size=size, fps=30)
     rows: dict[str, Any] = {"decode only (CPU threads)": timed(decode_only, clip)}
@@ -231,10 +234,17 @@ def run_pipeline(tmp: Path, device: str, size: tuple[int, int], seconds: float, 
     last = batches[-1]
     jobs = [Job(last, "auto", first=True)] if device == "cuda" else []    # CUDA's start-up, once a process
     jobs += [Job(b, "auto") for b in batches]
-    if device == "cuda":        # A/B: batches not overlapped
+    if device == "cuda":        # the same job without overlapping batches, to compare
         jobs += [Job(last, "auto", overlap=False)]
     jobs += [Job(last, "all")] if probes["nvdec (cuda hwaccel)"].ok else []
     jobs += [Job(last, "off")] if hardware_available else []
+
+    def job(out: Path, batch: int, hw: str, overlap: bool, results: list[Any]) -> int:
+        settings = load_config(model="p3mnet", weights=str(weights), device=device, infer_size=infer_size,
+                               preset=preset, batch=batch, hw_codecs=hw)
+        results.append(run_cutout(str(clip), str(out), settings, quiet=True, overlap_batches=overlap))
+        return results[-1].frames
+
     for batch, hw, overlap, first in jobs:
         extra = ("" if overlap else ", no overlap") + (", first in the process" if first else "")
         name = f"full cut-out (P3M-Net random, batch {batch}, hw codecs {hw}{extra})"
@@ -242,16 +252,9 @@ def run_pipeline(tmp: Path, device: str, size: tuple[int, int], seconds: float, 
             rows[name] = {"error": "skipped (time)"}
             continue
         logs = _capture_logs("stream")
-        results = []
-
-        def job(batch: int = batch, hw: str = hw) -> int:
-            results.append(cutout(clip, tmp / f"out_b{batch}_{hw}.mp4", model="p3mnet", weights=str(weights),
-                                  device=device, infer_size=infer_size, preset=preset, batch=batch, hw_codecs=hw,
-                                  quiet=True))
-            return results[-1].frames
-
-        with logs, overlapping(overlap):
-            row = timed(job)
+        results: list[Any] = []
+        with logs:
+            row = timed(job, tmp / f"out_b{batch}_{hw}.mp4", batch, hw, overlap, results)
         row["log"] = logs.lines
         if results:         # the pipeline's own rate: after the model loaded and the output opened
             row["busy_ms_per_frame"], row["pipeline_fps"] = results[-1].busy_ms, results[-1].fps
@@ -285,25 +288,12 @@ def cli_cutout(clip: Path, out: Path, weights: Path, device: str, infer_size: in
 class Job(NamedTuple):
     """One full cut-out row: batch, --hw-codecs, batches overlapped (the default); `first`: the process's
     first CUDA job, which pays CUDA's and cuDNN's start-up (the rows after it do not: compare them with each
-    other). (Stop 12 also had rows with a 0.5 ms GIL switch interval and with queues not widened around
-    the batching stage: bench/RESULTS.md.)"""
+    other)."""
 
     batch: int
     hw: str
     overlap: bool = True
     first: bool = False
-
-
-@contextlib.contextmanager
-def overlapping(on: bool) -> Iterator[None]:
-    """The offline device stage overlaps batches (the product's default) or not, while inside."""
-    import stream.stages.device_cutout as device_cutout
-
-    before, device_cutout.OVERLAP_BATCHES = device_cutout.OVERLAP_BATCHES, on
-    try:
-        yield
-    finally:
-        device_cutout.OVERLAP_BATCHES = before
 
 
 class _capture_logs(contextlib.AbstractContextManager):
@@ -314,7 +304,7 @@ class _capture_logs(contextlib.AbstractContextManager):
         self.handler = logging.Handler(logging.INFO)
         self.handler.emit = lambda record: self.lines.append(record.getMessage())   # type: ignore[method-assign]
 
-    def __enter__(self) -> "_capture_logs":
+    def __enter__(self) -> _capture_logs:
         self.level = self.logger.level
         self.logger.setLevel(logging.INFO)
         self.logger.addHandler(self.handler)
@@ -334,7 +324,7 @@ def run_live(device: str, size: tuple[int, int], fps: float, seconds: float, inf
              weights: Path, background: str = "green", precision: str = "mixed") -> dict[str, Any]:
     """Capture → sink latency through the live pipeline (drop-stale queues), a paced synthetic camera."""
     from model.matters.p3mnet import P3MNetMatter
-    from stream.jobs.assembly import worker_steps
+    from stream.jobs.assembly import plan_stages
     from stream.pipeline.runner import Pipeline
     from stream.sources.synthetic import SyntheticCamera
     from stream.stages.alpha_reuse import AlphaReuse
@@ -346,13 +336,13 @@ def run_live(device: str, size: tuple[int, int], fps: float, seconds: float, inf
     matter = P3MNetMatter(weights, device=device, precision=precision)
     matting = MattingStage(matter, infer_size=infer_size)
     width, height = size
-    compositor = Compositor(background)        # as stream.live: matting (on CUDA compositing too) on a worker
-    worker = worker_steps(matting, TemporalSmoother(), compositor)
+    compositor = Compositor(background)        # as the live job: matting (on CUDA compositing too) on a worker
+    worker = plan_stages(matting, TemporalSmoother(), compositor, live=True)
     warm = Frame(index=0, image=np.full((height, width, 3), 128, np.uint8))
     for stage in [*worker, compositor]:        # graph capture and cudnn's searches happen before the clock runs
         warm = stage.process(warm)
     stages: list[Any] = [AlphaReuse(worker), compositor]
-    arrangement = f"AlphaReuse(worker_steps) → compositor, {background}"
+    arrangement = f"AlphaReuse(matting worker) → compositor, {background}"
     pipeline = Pipeline(source, stages, NullSink(), policy="live")
     try:
         stats = pipeline.run()
@@ -362,9 +352,9 @@ def run_live(device: str, size: tuple[int, int], fps: float, seconds: float, inf
             if close is not None:
                 close()
     ms = sorted(1000 * s for s in stats.latencies)
-    return {"source": "stream.sources.synthetic.SyntheticCamera", "arrangement": arrangement, "size": f"{width}x{height}",
-            "fps_in": fps, "frames_in": stats.frames_in, "written": stats.written, "dropped": stats.dropped,
-            "fps_out": stats.fps, "p50_ms": ms[len(ms) // 2] if ms else None,
+    return {"source": "stream.sources.synthetic.SyntheticCamera", "arrangement": arrangement,
+            "size": f"{width}x{height}", "fps_in": fps, "frames_in": stats.frames_in, "written": stats.written,
+            "dropped": stats.dropped, "fps_out": stats.fps, "p50_ms": ms[len(ms) // 2] if ms else None,
             "p95_ms": ms[min(len(ms) - 1, int(0.95 * len(ms)))] if ms else None,
             "reused": getattr(stages[0], "reused", None), "model": matter.describe()}
 
@@ -409,7 +399,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     threads = torch.get_num_threads()
     try:
         if smoke:
-            torch.set_num_threads(1)      # a busy 2-core CI machine: 2 threads there run 3-7× slower, 1 does not
+            torch.set_num_threads(1)      # a busy 2-core CI machine: a second thread there slows it down
         return _run(args, smoke, device, skip)
     finally:
         torch.set_num_threads(threads)
@@ -418,7 +408,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 def _run(args: argparse.Namespace, smoke: bool, device: torch.device, skip: set[str]) -> dict[str, Any]:
     if smoke:
         sizes, batches, precisions, reps = [(64, 64)], [1, 2], ["fp32"], 1
-        clip_size, clip_seconds, infer_size, live_size, live_seconds, live_fps = (160, 96), 0.5, 64, (160, 96), 1.0, 10.0
+        clip_size, clip_seconds, infer_size = (160, 96), 0.5, 64
+        live_size, live_seconds, live_fps = (160, 96), 1.0, 10.0
         seeds = [1]
     else:
         sizes, batches, precisions, reps = [(512, 288), (768, 448), (1024, 576)], [1, 8], ["mixed", "fp16"], args.reps

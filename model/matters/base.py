@@ -3,7 +3,8 @@ resizing, upsampling and video are the stages' business."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,7 @@ class Matter(ABC):
     size_multiple: int = 1  # H and W given to __call__ must be multiples of this
     offline_batch: int = 1  # frames an offline job gives matte_batch at once unless told otherwise
     graph_safe: bool = False  # matte_tensor may be captured in a CUDA graph (no host syncs, static shapes)
+    uses_every_core: bool = False  # its CPU work spreads over torch's threads: a job gives it every core, not one
 
     @abstractmethod
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
@@ -41,10 +43,10 @@ class Matter(ABC):
     def describe(self) -> str:
         """One line for logs and the CLI, e.g. "P3M-Net R34 on cuda"."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: a matter without native resources has nothing to do
         """Release native resources; idempotent."""
 
-    def __enter__(self) -> "Matter":
+    def __enter__(self) -> Matter:
         return self
 
     def __exit__(self, *exc: object) -> None:

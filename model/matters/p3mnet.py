@@ -1,12 +1,12 @@
-"""P3M-Net behind the Matter interface (model/matters.py): ImageNet-normalised float32 in, fused alpha out.
+"""P3M-Net behind the Matter interface (model/matters/base.py): ImageNet-normalised float32 in, fused alpha out.
 
-Apart from model/matters.py so that choosing and running the bundled MediaPipe model never imports torch.
+Apart from model/matters/registry.py so that choosing and running the bundled MediaPipe model never imports torch.
 """
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 class P3MNetMatter(Matter):
     """P3M-Net's fused alpha: ImageNet-normalised float32 input, CUDA when available.
 
-    On CUDA it runs the fast path (model/fast.py): BN folded, `precision` (default mixed: within 1/255 of
+    On CUDA it runs the fast path (model/runtime/fast_p3mnet.py): BN folded, `precision` (default mixed: within 1/255 of
     float32), channels_last, CUDA graphs (`cuda_graph`), optionally torch.compile. The CPU path is float32.
     """
 
@@ -39,9 +39,10 @@ class P3MNetMatter(Matter):
         self.device = resolve_device(device)
         if self.device == "cpu" and precision != "mixed":
             log.info("precision %s applies on CUDA; on the CPU P3M-Net runs in float32", precision)
+        self.uses_every_core = self.device == "cpu"     # heavy enough on the CPU to keep every core busy
         self.weights = Path(weights).expanduser()
         self.net = load_p3mnet(self.weights, device=self.device)
-        # channels_last: 475 vs 675 ms at 512×288 on 2 CPU cores, identical fused alpha.
+        # channels_last: faster convolutions on the CPU, the same fused alpha.
         self._memory_format = torch.channels_last if self.device == "cpu" else torch.contiguous_format
         self.net.to(memory_format=self._memory_format)
         self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1) * 255
@@ -53,7 +54,7 @@ class P3MNetMatter(Matter):
             self.fast = FastP3MNet(self.net, self.device, precision=precision, cuda_graph=cuda_graph, compile=compile)
             self.net = None          # the fast path holds its own (folded) copy
             self.graph_safe = self.fast.graph_safe
-            self.offline_batch = 8    # 1.11 vs 2.38 ms a frame at 512×288 on an H200 (fp16; bench/RESULTS.md)
+            self.offline_batch = 8    # a batch of frames costs less a frame than one at a time (bench/RESULTS.md)
 
     @torch.inference_mode()
     def __call__(self, rgb: np.ndarray) -> np.ndarray:

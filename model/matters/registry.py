@@ -3,7 +3,7 @@
 A Matter sees one RGB image at the (reduced) resolution chosen by the caller and returns its alpha at
 that resolution; resizing, upsampling and video are the stages' business. `make_matter` picks one by
 name from a small registry, which tests extend with their own doubles through `register_matter`.
-P3M-Net's matter lives in model/p3mnet_matter.py: it loads torch, which this module and the bundled
+P3M-Net's matter lives in model/matters/p3mnet.py: it loads torch, which this module and the bundled
 model do not.
 
 Where `auto` looks for P3M-Net weights: `$XDG_CONFIG_HOME/p3m-stream/p3mnet.pth`, or
@@ -12,8 +12,8 @@ Where `auto` looks for P3M-Net weights: `$XDG_CONFIG_HOME/p3m-stream/p3mnet.pth`
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from model.errors import P3MError
 from model.matters.base import Matter
@@ -46,7 +46,7 @@ def default_weights_path() -> Path:
 def make_matter(name: str = "auto", weights: str | Path | None = None, device: str = "auto", *,
                 precision: str = "mixed") -> Matter:
     """The matter called `name`; `auto` is P3M-Net when weights are given or found, else MediaPipe.
-    `precision` is P3M-Net's on CUDA (model/fast.py); another model refuses any but the default."""
+    `precision` is P3M-Net's on CUDA (model/runtime/precision.py); another model refuses any but the default."""
     if name == "auto":
         if weights is None and default_weights_path().is_file():
             weights = default_weights_path()

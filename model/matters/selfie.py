@@ -1,8 +1,8 @@
 """The bundled default: MediaPipe's selfie segmenter (vendored in model/assets/, no download, CPU)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
 
 import numpy as np
 
@@ -15,15 +15,13 @@ class MediaPipeMatter(Matter):
     """The bundled MediaPipe selfie segmenter (Tasks API, CPU); its person confidence mask is the alpha.
 
     Two models: `general` (256×256 input) and `landscape` (144×256). `auto` gives each image the one whose
-    input shape is nearer its own: landscape for images wider than 4:3, general for the rest. On 16:9
-    frames of the 14 P3M portraits the two are equally close to P3M-Net (mean |Δα| 0.030 vs 0.033-0.036, each
-    nearer on about half) and landscape costs two thirds (4.5 vs 6.6 ms); on the portraits' own, mostly
-    upright shapes general is twice as close.
+    input shape is nearer its own: landscape for images wider than 4:3 (as close to P3M-Net there, and
+    cheaper), general for the rest (closer on upright shapes); bench/RESULTS.md has the comparison.
     """
 
     name = "mediapipe"
     VARIANTS = {"general": "selfie_segmentation.tflite", "landscape": "selfie_segmentation_landscape.tflite"}
-    offline_batch = 2       # two segmenters at once (matte_batch): +8 % median in the 720p cut-out on 2 cores
+    offline_batch = 2       # two segmenters at once (matte_batch) keep the cores busier offline
 
     def __init__(self, variant: str = "auto") -> None:
         if variant not in ("auto", *self.VARIANTS):

@@ -1,72 +1,95 @@
-"""What the offline and live jobs build alike: the stage plan for a matting stage (CPU stages or one device
-stage) and the thread limits for a pipeline that already runs a thread per stage."""
+"""What the offline and live jobs build alike between source and sink: the compositor, the model with its
+matting stage and smoother, the thread limits, the stage plan and the face blur. Each job adds its ends,
+its queue policy and what only it does (offline: progress; live: the AlphaReuse worker, the stats)."""
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
-from typing import TYPE_CHECKING
 
 import cv2
 
 from model.matters.base import Matter
+from model.matters.registry import make_matter
+from stream.jobs.config import CutoutConfig
 from stream.protocols import Stage
 from stream.stages.compositing import Compositor
 from stream.stages.device_cutout import DeviceCutout
+from stream.stages.faces import FaceBlur
 from stream.stages.matting import MattingStage
 from stream.stages.smoothing import TemporalSmoother
 
-if TYPE_CHECKING:                   # the CPU path imports this module too, and runs without torch
-    pass
+log = logging.getLogger(__name__)
 
 
-OVERLAP_BATCHES = True      # offline: overlap a batch's host work with the previous one's GPU work (the
+class Assembly:
+    """A job's stages from `settings`, closed by `stack`, made in two steps so each check comes before what
+    it guards: the constructor makes the compositor (a bad background fails before the job opens its input),
+    `load()` the model and its matting stage (a bad infer_size fails before the job opens any output)."""
+
+    def __init__(self, stack: contextlib.ExitStack, settings: CutoutConfig) -> None:
+        self.settings, self._stack = settings, stack
+        self.compositor = stack.enter_context(contextlib.closing(Compositor(settings.background)))
+        self.smoother = TemporalSmoother(strength=settings.smoothing_strength, enabled=settings.smoothing)
+        self.matting: MattingStage | None = None
+
+    @property
+    def matter(self) -> Matter:
+        """The loaded model (after `load()`)."""
+        if self.matting is None:
+            raise RuntimeError("Assembly.load() makes the matter")
+        return self.matting.matter
+
+    def load(self, *, batched: bool = False) -> MattingStage:
+        """Load the model, make its matting stage (which checks infer_size against the model), limit the
+        thread pools and log the model. `batched` (offline): the config's `batch`, else the model's own."""
+        s = self.settings
+        matter = self._stack.enter_context(make_matter(s.model, weights=s.weights, device=s.device,
+                                                       precision=s.precision))
+        batch = (s.batch or matter.offline_batch) if batched else 1
+        self.matting = MattingStage(matter, infer_size=s.infer_size, upsample=s.upsample, batch_size=batch)
+        limit_threads(matter)        # after the stage is made: it imports torch where it uses it
+        log.info("model: %s%s", matter.describe(), f", {batch} frames a batch" if batch > 1 else "")
+        return self.matting
+
+    def stages(self, *, live: bool = False, keep_alpha: bool = True, overlap_batches: bool = True) -> list[Stage]:
+        """`plan_stages` for the loaded model: offline, source to sink; live, the matting worker's stages."""
+        if self.matting is None:
+            raise RuntimeError("Assembly.load() makes the matting stage the plan arranges")
+        return plan_stages(self.matting, self.smoother, self.compositor, live=live, keep_alpha=keep_alpha,
+                           overlap_batches=overlap_batches)
+
+    def face_blur(self) -> list[Stage]:
+        """The face-blur stage when the config asks for it (none otherwise), closed with the job; it goes
+        after compositing: detected on the input, hidden in the output."""
+        s = self.settings
+        if not s.blur_faces:
+            return []
+        return [self._stack.enter_context(contextlib.closing(FaceBlur(s.blur_style, s.face_model)))]
 
 
-def matting_steps(matting: MattingStage, smoother: TemporalSmoother,
-                  compositor: Compositor | None = None) -> list[Stage]:
-    """Matting and temporal smoothing as pipeline stages. On the CPU: model, smoother, upsampling; the smoother
-    blends the model-resolution alpha (a sixth of the pixels at 720p: 0.2 instead of 1.4 ms) and the guided
-    upsampling then fits the blend to the current frame's edges. On CUDA: one DeviceCutout, which smooths
-    the full-resolution alpha on the device before it comes down, and with `compositor` (CUDA only)
-    composites there too: the frame comes back with its alpha and its `output`."""
-    if matting.device_path is not None:
-        return [DeviceCutout(matting, smoother, compositor)]
-    if compositor is not None:
-        raise ValueError("matting_steps composites only on CUDA: on the CPU the compositor is a stage of its own")
-    model, upsampling = matting.split()
-    return [model, smoother, upsampling]
-
-
-def middle_stages(matting: MattingStage, smoother: TemporalSmoother, compositor: Compositor, *,
-                  keep_alpha: bool = True) -> list[Stage]:
-    """The offline job's stages between source and sink: one DeviceCutout (overlapping batches) when matting
-    runs on CUDA, else the model, the smoother, the upsampling (`matting_steps`) and the compositor on four
-    threads."""
+def plan_stages(matting: MattingStage, smoother: TemporalSmoother, compositor: Compositor, *, live: bool = False,
+                keep_alpha: bool = True, overlap_batches: bool = True) -> list[Stage]:
+    """Matting → smoothing → compositing as pipeline stages: on the CPU the model, the smoother and the
+    upsampling apart, then the compositor; on CUDA one DeviceCutout (offline with `keep_alpha` and
+    `overlap_batches`). Live, the matting worker's stages: the compose path keeps the compositor."""
     if matting.device_path is None:
-        return [*matting_steps(matting, smoother), compositor]
-    return [DeviceCutout(matting, smoother, compositor, keep_alpha=keep_alpha, overlap=OVERLAP_BATCHES)]
+        # The smoother blends the model-resolution alpha (fewer pixels to blend), and the guided upsampling
+        # then fits the blend to the current frame's edges.
+        model, upsampling = matting.split()
+        return [model, smoother, upsampling] if live else [model, smoother, upsampling, compositor]
+    if live:
+        # The compose path keeps `compositor` for frames that reuse an older alpha; the worker composites its
+        # own frame on the device with a second one, where that gives the same picture (a stateless background).
+        return [DeviceCutout(matting, smoother, Compositor(compositor.spec) if compositor.stateless else None)]
+    return [DeviceCutout(matting, smoother, compositor, keep_alpha=keep_alpha, overlap=overlap_batches)]
 
 
 def limit_threads(matter: Matter) -> None:
-    """Thread pools for a pipeline that already runs a thread per stage (process-wide settings):
-    torch (where something loaded it: P3M-Net, a CUDA path, a torch upsampler; the bundled model's default
-    CPU job runs without it): one thread beside a light model (the smoother's ops stalled 50-100× when a
-    second torch thread shared a core with decode/encode); P3M-Net on the CPU is heavy enough to use every core.
-    OpenCV: one thread; its pool's workers spin between calls: 1.2-2 ms of CPU a 720p frame (throughput on
-    2 cores moved within noise, 55.7 → 57.0 fps over four A/B pairs)."""
+    """Thread pools for a pipeline that already runs a thread per stage (process-wide settings). torch,
+    where something loaded it: every core for a matter that `uses_every_core`, else one; OpenCV: one."""
     torch = sys.modules.get("torch")
-    if torch is not None:
-        from model.matters.p3mnet import P3MNetMatter
-
-        heavy = isinstance(matter, P3MNetMatter) and matter.device == "cpu"
-        torch.set_num_threads((os.cpu_count() or 1) if heavy else 1)
-    cv2.setNumThreads(1)
-
-
-def worker_steps(matting: MattingStage, smoother: TemporalSmoother, compositor: Compositor) -> list[Stage]:
-    """The live matting worker's stages: matting and smoothing (`matting_steps`), and on CUDA with a
-    `stateless` background, compositing too, on the device, by a second Compositor of the same background
-    (`compositor` stays on the compose path for frames that reuse an older alpha)."""
-    if matting.device_path is not None and compositor.stateless:
-        return matting_steps(matting, smoother, Compositor(compositor.spec))
-    return matting_steps(matting, smoother)
+    if torch is not None:       # a second torch thread beside a light model stalls on the cores decode/encode use
+        torch.set_num_threads((os.cpu_count() or 1) if matter.uses_every_core else 1)
+    cv2.setNumThreads(1)        # its pool's workers spin between calls, taking CPU the other stages need

@@ -1,9 +1,10 @@
 """One typed configuration for a cut-out job: defaults, YAML presets in `configs/`, CLI overrides."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from model.errors import P3MError
 from model.faces import FACE_MODELS
@@ -11,6 +12,7 @@ from model.runtime.precision import PRECISIONS
 from model.settings import PRESETS_DIR, ConfigError, Settings
 from stream.sources.camera import BACKENDS, PIXEL_FORMATS, parse_size
 from stream.stages.faces import STYLES
+from stream.stages.guided_filter import UPSAMPLERS
 
 __all__ = ["ConfigError", "CutoutConfig", "load_config", "preset_names"]
 
@@ -25,7 +27,7 @@ class CutoutConfig(Settings):
         "device": ("auto", "cpu", "cuda"),
         "hw_codecs": ("auto", "all", "off"),
         "precision": PRECISIONS,
-        "upsample": ("guided", "bilinear"),
+        "upsample": UPSAMPLERS,
         "preset": ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"),
     }
     RANGES: ClassVar[Mapping[str, tuple[float, float]]] = {
@@ -40,8 +42,8 @@ class CutoutConfig(Settings):
     model: str = "auto"               # auto | p3mnet | mediapipe | a registered test model
     weights: str | None = None        # P3M-Net checkpoint (.pth or .safetensors)
     device: str = "auto"              # auto | cpu | cuda
-    precision: str = "mixed"          # P3M-Net, CUDA: mixed (within 1/255 of fp32) | fp16 (2.5× faster) | bf16 | fp32
-    infer_size: int = 512             # long side the model sees; a multiple of 32
+    precision: str = "mixed"          # P3M-Net, CUDA: mixed (within 1/255 of fp32) | fp16 (fastest) | bf16 | fp32
+    infer_size: int = 512             # long side the model sees; a multiple of the model's step (P3M-Net: 32)
     upsample: str = "guided"          # guided (edge-aware) | bilinear
     smoothing: bool = True            # temporal alpha smoothing on/off
     smoothing_strength: float = 0.5   # 0 = follow each frame, 1 = strongest blend on uncertain pixels
@@ -52,17 +54,11 @@ class CutoutConfig(Settings):
     audio: bool = True                # copy the input's audio streams (off: the output has none)
     queue_size: int = 4               # frames a bounded queue holds (offline: blocks when full; two batches
                                       # beside a batching stage)
-    blur_faces: bool = False          # pixelate or blur every face in the output (stream/faces.py)
+    blur_faces: bool = False          # pixelate or blur every face in the output (stream/stages/faces.py)
     blur_style: str = "pixelate"      # pixelate | gaussian
     face_model: str = "short"         # short (webcam distance) | full (up to ~5 m)
     batch: int | None = None          # frames matted together offline; None: the model's (Matter.offline_batch)
     hw_codecs: str = "auto"           # auto: NVENC where it works, CPU decoding | all: NVDEC too | off
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.infer_size % 32:
-            raise ConfigError(f"infer_size: {self.infer_size} is not a multiple of 32",
-                              "P3M-Net needs sizes in steps of 32, e.g. 384, 512 or 768")
 
     @classmethod
     def presets(cls) -> list[str]:

@@ -17,7 +17,7 @@ The compose path never waits for a slow model: every camera frame leaves with th
 (`reused` when it belongs to an older frame). When the model keeps up, a frame waits up to
 `alpha_wait_ms` for its own alpha. Nothing is sent before the first alpha exists (privacy). A frame that
 got its own alpha from a CUDA worker also gets the worker's composite, made on the device where the frame
-already is, and the compositor passes it on (the CPU blend takes 3.6 ms of a 1080p frame here).
+already is, and the compositor passes it on (sparing the compose path the CPU blend).
 """
 from __future__ import annotations
 
@@ -26,13 +26,13 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from model.errors import P3MError
-from model.matters.registry import make_matter
-from stream.jobs.assembly import limit_threads, worker_steps
+from stream.jobs.assembly import Assembly
 from stream.jobs.config import LIVE_PRESET, LiveConfig, load_live_config
 from stream.pipeline.runner import Pipeline, Stats, cancel_on_signals
 from stream.protocols import Sink, Source, Stage
@@ -41,10 +41,6 @@ from stream.sinks.live import PreviewSink, StreamSink, VirtualCameraSink
 from stream.sinks.wrappers import BackgroundSink, RepeatLast, TeeSink
 from stream.sources.camera import LiveSource, open_camera
 from stream.stages.alpha_reuse import AlphaReuse
-from stream.stages.compositing import Compositor
-from stream.stages.faces import FaceBlur
-from stream.stages.matting import MattingStage
-from stream.stages.smoothing import TemporalSmoother
 
 log = logging.getLogger(__name__)
 
@@ -110,26 +106,20 @@ def run_live(camera: str | Source | None, settings: LiveConfig, *, stats: bool =
     if duration is not None and duration <= 0:
         raise P3MError(f"duration {duration} is not positive", "give seconds, e.g. --duration 60")
     with contextlib.ExitStack() as stack:
-        compositor = stack.enter_context(contextlib.closing(Compositor(settings.background)))  # checked first
+        assembly = Assembly(stack, settings)       # the background is checked before anything opens
+        transparent = assembly.compositor.transparent
+        virtual_cam = _virtual_camera(settings, transparent)
         source = camera if isinstance(camera, Source) else stack.enter_context(
             open_camera(camera, size=settings.camera_size, fps=settings.camera_fps,
                         pixel_format=settings.camera_format, backend=settings.camera_backend,
                         timeout_s=settings.camera_timeout))
-        sink, preview, names = _open_outputs(stack, settings, source, compositor.transparent)
-        matter = stack.enter_context(make_matter(settings.model, weights=settings.weights,
-                                                 device=settings.device, precision=settings.precision))
-        log.info("model: %s; camera %s %dx%d @ %.4g fps -> %s", matter.describe(), source.path, source.width,
-                 source.height, float(source.fps), ", ".join(names))
-        matting = MattingStage(matter, infer_size=settings.infer_size, upsample=settings.upsample)
-        smoother = TemporalSmoother(strength=settings.smoothing_strength, enabled=settings.smoothing)
-        limit_threads(matter)        # after the stages are made: they import torch where they use it
-        reuse = AlphaReuse(worker_steps(matting, smoother, compositor), wait_s=settings.alpha_wait_ms / 1000)
+        assembly.load()                            # before the outputs: a bad infer_size opens none
+        sink, preview, names = _open_outputs(stack, settings, source, transparent, virtual_cam)
+        log.info("camera %s %dx%d @ %.4g fps -> %s", source.path, source.width, source.height, float(source.fps),
+                 ", ".join(names))
+        reuse = AlphaReuse(assembly.stages(live=True), wait_s=settings.alpha_wait_ms / 1000)
         stack.callback(reuse.close)
-        stages: list[Stage] = [reuse, compositor]
-        if settings.blur_faces:
-            faces = FaceBlur(settings.blur_style, settings.face_model)
-            stack.callback(faces.close)
-            stages.append(faces)
+        stages: list[Stage] = [reuse, assembly.compositor, *assembly.face_blur()]
         pipeline = Pipeline(source, stages, sink, policy="live", capacity=settings.queue_size)
         if preview is not None:
             preview.on_quit = pipeline.cancel          # q or Esc in the window
@@ -160,25 +150,32 @@ def run_live(camera: str | Source | None, settings: LiveConfig, *, stats: bool =
                 timer.cancel()
             if preview is not None:
                 preview.destroy()
-        result = LiveResult(stats=snapshot(final), model=matter.describe(), outputs=names, stopped=final.cancelled)
+        result = LiveResult(stats=snapshot(final), model=assembly.matter.describe(), outputs=names,
+                            stopped=final.cancelled)
     if not quiet:
         log.info("%s", result.summary())
     return result
 
 
-def _open_outputs(stack: contextlib.ExitStack, settings: LiveConfig, source: Source,
-                  transparent: bool) -> tuple[RepeatLast, PreviewSink | None, list[str]]:
-    """The sinks a config asks for (the virtual camera when it asks for none), teed, behind RepeatLast."""
+def _virtual_camera(settings: LiveConfig, transparent: bool) -> str | None:
+    """The virtual camera a config asks for (`auto` when it asks for no output at all), or None; refused
+    with a transparent background, before anything opens."""
+    virtual_cam = settings.virtual_cam or (None if settings.wants_output else "auto")
+    if virtual_cam is not None and transparent:
+        raise P3MError("a virtual camera cannot show a transparent background",
+                       "pick one (-b blur, green, '#RRGGBB', an image), or send the overlay with "
+                       "--stream-url tcp://… (or srt://…) or -o overlay.webm")
+    return virtual_cam
+
+
+def _open_outputs(stack: contextlib.ExitStack, settings: LiveConfig, source: Source, transparent: bool,
+                  virtual_cam: str | None) -> tuple[RepeatLast, PreviewSink | None, list[str]]:
+    """The sinks a config asks for (`virtual_cam`: `_virtual_camera`'s), teed, behind RepeatLast."""
     size = dict(width=source.width, height=source.height)
     sinks: list[Sink] = []
     names: list[str] = []
     preview: PreviewSink | None = None
-    virtual_cam = settings.virtual_cam or (None if settings.wants_output else "auto")
     if virtual_cam is not None:
-        if transparent:
-            raise P3MError("a virtual camera cannot show a transparent background",
-                           "pick one (-b blur, green, '#RRGGBB', an image), or send the overlay with "
-                           "--stream-url tcp://… (or srt://…) or -o overlay.webm")
         vcam = stack.enter_context(VirtualCameraSink(fps=source.fps, device=virtual_cam,
                                                      backend=settings.virtual_cam_backend, **size))
         sinks.append(vcam)

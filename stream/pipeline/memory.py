@@ -2,10 +2,8 @@
 
 By default glibc gives large freed blocks back to the kernel (those over its mmap threshold, 128 KB rising
 to at most 32 MB, and the heap's top beyond its trim threshold), and each new frame buffer then faults in
-fresh zeroed pages: 1300-1700 page faults and ~5 ms of kernel time per 720p frame in the cut-out on 2 cores
-(4100 and 12 ms while the smoother still worked at full resolution). With the thresholds raised: ~190
-faults and 1.7 ms, 51-52 → 57-65 fps in three A/B pairs. Memory stays bounded: the queues are, so the
-heap settles at the pipeline's peak and stays there.
+fresh zeroed pages: kernel time on every frame. With the thresholds raised, freed buffers are reused
+instead. Memory stays bounded: the queues are, so the heap settles at the pipeline's peak and stays there.
 """
 from __future__ import annotations
 

@@ -22,8 +22,9 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Literal, Sequence, TypeVar
+from typing import Literal, TypeVar
 
 from model.errors import P3MError
 from stream.frames import Frame

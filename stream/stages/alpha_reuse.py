@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import cv2
 
@@ -22,8 +22,9 @@ class AlphaReuse:
     frame's (`reused`). When the worker is idle and its recent time is within `wait_s`, the frame waits up
     to `wait_s` for its own alpha. The first frame waits for the first alpha: nothing leaves unmatted.
 
-    The worker runs `stages` (matting and smoothing, perhaps compositing: `worker_steps`) and closes them on
-    its own thread. A frame that gets its own alpha also gets the worker's `output` when it made one.
+    The worker runs `stages` (matting and smoothing, perhaps compositing: stream/jobs/assembly.py's
+    `plan_stages(..., live=True)`) and closes them on its own thread. A frame that gets its own alpha also
+    gets the worker's `output` when it made one.
     """
 
     name = "alpha"

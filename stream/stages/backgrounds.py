@@ -5,8 +5,9 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import av
 import cv2
@@ -99,17 +100,16 @@ class _Blur(Background):
         return cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
 
     def _shrunk(self, width: int, height: int) -> tuple[int, int, float]:
-        """Where the blur runs for a frame of this size: 1/f of it, with sigma/f ≈ 4 px (then upsampled: within
-        0.3 grey levels of the direct blur and 4-200× faster, the direct kernel growing with sigma)."""
+        """Where the blur runs for a frame of this size: 1/f of it, with sigma/f ≈ 4 px (then upsampled: close to
+        the direct blur, whose kernel grows with sigma, at a fraction of its cost)."""
         f = max(1, int(self.sigma // 4))
         return max(1, width // f), max(1, height // f), self.sigma / f
 
     def render_tensor(self, images: torch.Tensor) -> torch.Tensor | None:
         """`render` for a batch where it is (N×H×W×3 uint8 on a device → the same there): the same shrink,
-        OpenCV's 8-bit Gaussian kernel and border, and bilinear upsampling, in float; within 2-5 grey levels
-        of `render` (mean 0.1-0.5; the most where the shrink is not by a whole factor). On CUDA it spares
-        the host 4-8 ms a 1080p frame (one core here) and an upload. None when the kernel is wider than the
-        shrunk frame (a tiny frame): `render` does those."""
+        OpenCV's 8-bit Gaussian kernel and border, and bilinear upsampling, in float; within a few grey levels
+        of `render` (the most where the shrink is not by a whole factor). On CUDA it spares the host the blur
+        and an upload. None when the kernel is wider than the shrunk frame (a tiny frame): `render` does those."""
         import torch
         import torch.nn.functional as F
 

@@ -4,8 +4,8 @@
     frame.image ─copy─▶ pinned ──H2D (async)──▶ N×H×W×3 uint8 ──▶ [ shrink, matte, guided upsample ] ──D2H──▶ alpha
                        staging                 (device buffer)     one CUDA graph per (N, H, W)     pinned
 
-MattingStage uses it when its matter runs on CUDA; the CPU path (OpenCV shrink, numpy model I/O) stays as
-it was. Batches shorter than `batch_size` (the last one) are padded with stale entries, so one graph serves
+MattingStage uses it when its matter runs on CUDA, and its own CPU path (OpenCV shrink, numpy model I/O)
+otherwise. Batches shorter than `batch_size` (the last one) are padded with stale entries, so one graph serves
 a whole video. Upload buffers come in `SLOTS` sets, so a caller can fill one while the GPU still works on
 a batch from the other (DeviceCutout's overlap). The same code runs on the CPU, without streams, pinned
 memory, events or graphs (for tests).
@@ -13,8 +13,8 @@ memory, events or graphs (for tests).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -25,14 +25,14 @@ from model.matters.base import Matter
 from model.runtime.graphs import GraphedFunction
 from stream.frames import Frame
 from stream.stages.guided_filter import GUIDED_EPS, GUIDED_RADIUS, LUMA
-from stream.stages.guided_filter_torch import bilinear_upsample, guided_upsample
+from stream.stages.guided_filter_torch import upsample_alpha
 
 SLOTS = 2       # upload buffer sets: one being filled while the GPU works on a batch from the other
 
 
 def shrink(x: Tensor, size: tuple[int, int]) -> Tensor:
     """Area-like downscale of N×C×H×W float to `size` (h, w): bilinear to twice the size, then an exact 2×2
-    average, when both sides shrink by more than 2. (MattingStage's CPU path, `stages._shrink`, halves
+    average, when both sides shrink by more than 2. (MattingStage's CPU path, `matting._shrink`, halves
     exactly first and then goes bilinear: both stay close to an area resize, each cheap where it runs.)"""
     h, w = size
     if x.shape[-2] > 2 * h and x.shape[-1] > 2 * w:
@@ -104,8 +104,8 @@ class DeviceMatting:
         height, width = frames[0].image.shape[:2]
         n = max(len(frames), self.batch_size)
         staging, device_in = self._buffer(slot, n, height, width)
-        # One call for the batch: each call gives the GIL back and must wait for it again (up to 5 ms while
-        # another thread runs Python), so 8 per-frame copies can cost far more than their 0.6 ms each.
+        # One call for the batch: each call gives the GIL back and must wait for it again while another
+        # thread runs Python, so per-frame copies would cost far more than the copying itself.
         np.stack([frame.image for frame in frames], out=staging.numpy()[:len(frames)])
         with torch.inference_mode(), self._on(self._upload):
             device_in.copy_(staging, non_blocking=self.cuda)
@@ -146,11 +146,8 @@ class DeviceMatting:
         x = frames.permute(0, 3, 1, 2).float()                 # N×3×H×W, 0-255, channels_last in memory
         small = shrink(x, self.infer_shape(height, width))
         alpha = self.matter.matte_tensor(small).float()
-        if self.upsample == "bilinear":
-            out = bilinear_upsample(alpha, (height, width))
-        else:
-            out = guided_upsample(alpha, self._guide(x), self.radius, self.eps, guide_lr=self._guide(small))
-        return out[:, 0]
+        guides = lambda: (self._guide(x), self._guide(small))        # noqa: E731
+        return upsample_alpha(alpha, (height, width), self.upsample, guides, self.radius, self.eps)[:, 0]
 
     def _guide(self, x: Tensor) -> Tensor:
         """N×3×H×W RGB (0-255) → the guided filter's guide in [0, 1]: BT.601 gray or RGB."""

@@ -1,5 +1,5 @@
 """The fast guided filter (He & Sun 2015) with a gray guide in OpenCV and numpy: the CPU pipeline's default
-alpha upsampler, without torch. Its twin in torch, for every guide and device, is stream/refine.py.
+alpha upsampler, without torch. Its twin in torch, for every guide and device, is guided_filter_torch.py.
 """
 from __future__ import annotations
 
@@ -16,12 +16,14 @@ LUMA = (0.299, 0.587, 0.114)
 GUIDED_RADIUS, GUIDED_EPS = 1, 1e-4
 
 
+UPSAMPLERS = ("guided", "bilinear")    # how the alpha goes up to full size: snapped to the frame's edges, or not
+
+
 def guided_upsample_gray_cpu(alpha_lr: np.ndarray, gray_lr: np.ndarray, gray_hr: np.ndarray,
                              radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS) -> np.ndarray:
-    """`stream.refine.guided_upsample` with a gray guide, in OpenCV and numpy: h×w float32 `alpha_lr`,
-    uint8 gray guides at h×w and H×W → H×W float32 alpha in [0, 1]. Same result (within 1e-5); 2.7-3.2 ms
-    instead of 8.8-10.9 ms for the torch path at 720p on one core (interleaved runs), and the GIL is released
-    throughout (the pipeline's other threads run meanwhile)."""
+    """`guided_filter_torch.guided_upsample` with a gray guide, in OpenCV and numpy: h×w float32 `alpha_lr`,
+    uint8 gray guides at h×w and H×W → H×W float32 alpha in [0, 1]. Same result (within 1e-5) for less CPU
+    than the torch path, and the GIL is released throughout (the pipeline's other threads run meanwhile)."""
     g = gray_lr.astype(np.float32)
     g *= 1.0 / 255.0
     p = np.asarray(alpha_lr, np.float32)

@@ -1,5 +1,5 @@
 """Alpha upsampling: bilinear, and the fast guided filter (He & Sun 2015) in torch, same code on CPU and CUDA
-(the CPU pipeline's default, the gray-guide filter in OpenCV, is its twin in stream/guided.py).
+(the CPU pipeline's default, the gray-guide filter in OpenCV, is its twin in guided_filter.py).
 
 The fast guided filter fits the local linear model alpha ≈ a·I + b in the low-resolution domain (where
 the matte was computed), upsamples only the coefficients a and b, and applies them to the full-resolution
@@ -7,19 +7,21 @@ guide: the matte's edges snap to the image's edges at the cost of a few passes o
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stream.stages.guided_filter import GUIDED_EPS, GUIDED_RADIUS, LUMA
+from stream.stages.guided_filter import GUIDED_EPS, GUIDED_RADIUS, LUMA, UPSAMPLERS
 
 
 def image_to_guide(image: np.ndarray, gray: bool = True, device: torch.device | str = "cpu") -> torch.Tensor:
     """H×W×3 uint8 RGB → 1×1×H×W gray (BT.601) or 1×3×H×W RGB guide, float32 in [0, 1], on `device`."""
     device = torch.device(device)
     if gray and device.type == "cpu":
-        # OpenCV's fixed-point conversion is ~4× faster than torch's here; on a GPU, upload the bytes.
+        # OpenCV's fixed-point conversion is faster than torch's here; on a GPU, upload the bytes.
         return torch.from_numpy(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY))[None, None].float().div_(255.0)
     x = torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)[None].float()
     return (rgb_to_gray(x) if gray else x).div_(255.0).contiguous()
@@ -28,6 +30,19 @@ def image_to_guide(image: np.ndarray, gray: bool = True, device: torch.device | 
 def rgb_to_gray(x: torch.Tensor) -> torch.Tensor:
     """N×3×H×W RGB → N×1×H×W BT.601 luma, in the input's units."""
     return (x * torch.tensor(LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)).sum(1, keepdim=True)
+
+
+def upsample_alpha(alpha_lr: torch.Tensor, size: tuple[int, int], upsample: str,
+                   guides: Callable[[], tuple[torch.Tensor, torch.Tensor]], radius: int = GUIDED_RADIUS,
+                   eps: float = GUIDED_EPS) -> torch.Tensor:
+    """N×1×h×w alpha → N×1×H×W (`size`) by `upsample` (one of UPSAMPLERS): `bilinear`, or `guided` by
+    `guides()`, the guide at H×W and at h×w (made only then: bilinear needs none)."""
+    if upsample not in UPSAMPLERS:
+        raise ValueError(f"unknown upsample {upsample!r}: use one of {', '.join(UPSAMPLERS)}")
+    if upsample == "bilinear":
+        return bilinear_upsample(alpha_lr, size)
+    guide_hr, guide_lr = guides()
+    return guided_upsample(alpha_lr, guide_hr, radius, eps, guide_lr=guide_lr)
 
 
 def bilinear_upsample(alpha_lr: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -62,8 +77,7 @@ def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
 
 def _box_mean_1d(x: torch.Tensor, r: int, dim: int) -> torch.Tensor:
     # A sum of 2r+1 shifted views of the zero-padded input: for the small radii used here this beat
-    # cumulative sums (~3×), avg_pool2d (~10×) and depthwise conv (~4×) on CPU, and needs no
-    # cancellation-prone running sums.
+    # cumulative sums, avg_pool2d and depthwise conv on CPU, and needs no cancellation-prone running sums.
     n = x.shape[dim]
     padded = F.pad(x, (r, r) if dim == -1 else (0, 0, r, r))
     total = padded.narrow(dim, 0, n).clone()

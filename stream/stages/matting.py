@@ -2,7 +2,7 @@
 
 Each stage is a small object with `process(frame) -> frame` (it fills in `frame.alpha` or
 `frame.output` and returns the same frame) and `close()`. Stages hold no threads and no queues:
-stream/pipeline.py runs each in its own thread, in live and offline mode alike.
+stream/pipeline/runner.py runs each in its own thread, in live and offline mode alike.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from model.errors import P3MError
 from model.matters.base import Matter
 from stream.frames import Frame
 from stream.protocols import Stage
-from stream.stages.guided_filter import GUIDED_EPS, GUIDED_RADIUS, guided_upsample_gray_cpu
+from stream.stages.guided_filter import GUIDED_EPS, GUIDED_RADIUS, UPSAMPLERS, guided_upsample_gray_cpu
 
 if TYPE_CHECKING:                   # torch is imported where a path uses it: the default CPU job needs none
     import torch
@@ -26,11 +26,11 @@ if TYPE_CHECKING:                   # torch is imported where a path uses it: th
 class MattingStage:
     """Runs `matter` on the frame shrunk to `infer_size` (long side), then upsamples the alpha to full size:
     `guided` snaps its edges to the frame's (fast guided filter, `radius` in model pixels), `bilinear` does not.
-    The stage owns `matter` and closes it. A CUDA matter gets the device path (stream/device_matting.py:
+    The stage owns `matter` and closes it. A CUDA matter gets the device path (device_matting.py:
     upload once, all of it on the GPU); `batch_size` > 1 lets an offline pipeline call `process_batch`.
     """
 
-    UPSAMPLERS = ("guided", "bilinear")
+    UPSAMPLERS = UPSAMPLERS
     GUIDES = ("gray", "rgb")
 
     def __init__(self, matter: Matter, infer_size: int = 512, upsample: str = "guided",
@@ -53,11 +53,11 @@ class MattingStage:
         self.upsample = upsample
         self.radius, self.eps, self.guide = radius, eps, guide
         self.device = str(matter.device)
-        # Gray guide by default: on the 14 portraits (MediaPipe at 512) it gets two thirds of the RGB
-        # guide's gain over bilinear at a third of its cost (5 vs 15 ms at 720p on 2 cores).
+        # Gray guide by default: most of the RGB guide's gain over bilinear at a fraction of its cost; on the
+        # CPU, OpenCV then does it without torch.
         self._opencv_only = upsample == "guided" and guide == "gray" and self.device == "cpu"
         if not self._opencv_only:
-            import torch  # noqa: F401 - loaded here, before the job sets its thread count (offline.limit_threads)
+            import torch  # noqa: F401 - loaded here, before the job sets its thread count (assembly.limit_threads)
         self.device_path = None
         if self.device.startswith("cuda"):
             from stream.stages.device_matting import DeviceMatting
@@ -86,8 +86,8 @@ class MattingStage:
 
     def split(self) -> list[Stage]:
         """This stage as two pipeline stages, the model (with its shrink; it leaves `frame.alpha` at the model's
-        resolution) and the upsampling (to full resolution), so that they run on two threads (the CPU offline
-        job at 720p on 2 cores, A/B: 50-52 → 53-54 fps). The second closes this stage. Not for a CUDA matter,
+        resolution) and the upsampling (to full resolution), so that they run on two threads, overlapping one
+        frame's upsampling with the next one's model. The second closes this stage. Not for a CUDA matter,
         whose device path does both in one go."""
         if self.device_path is not None:
             raise ValueError("a CUDA matting stage is not split: its device path shrinks, mattes and upsamples at once")
@@ -109,16 +109,14 @@ class MattingStage:
             return
         import torch
 
-        from stream.stages.guided_filter_torch import bilinear_upsample, guided_upsample, image_to_guide
+        from stream.stages.guided_filter_torch import image_to_guide, upsample_alpha
 
-        height, width = frame.image.shape[:2]
-        gray = self.guide == "gray"
+        def guides() -> tuple[torch.Tensor, torch.Tensor]:
+            gray = self.guide == "gray"
+            return image_to_guide(frame.image, gray, self.device), image_to_guide(small, gray, self.device)
+
         alpha = torch.from_numpy(np.asarray(alpha_small, np.float32))[None, None].to(self.device)
-        if self.upsample == "bilinear":
-            alpha = bilinear_upsample(alpha, (height, width))
-        else:
-            alpha = guided_upsample(alpha, image_to_guide(frame.image, gray, self.device), self.radius,
-                                    self.eps, guide_lr=image_to_guide(small, gray, self.device))
+        alpha = upsample_alpha(alpha, frame.image.shape[:2], self.upsample, guides, self.radius, self.eps)
         frame.alpha = alpha[0, 0].cpu().numpy()
 
     def close(self) -> None:
@@ -166,9 +164,8 @@ class _UpsampleStep:
 
 def _shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Downscale to `size` (width, height): exact 2× box averages while the image is at least twice the size,
-    then bilinear. Within a grey level of OpenCV's area resize (0.8 at 720p → 512×288) and as good for the
-    matte (14 portraits at 720p, mean |α − P3M-Net's|: 0.0140 either way) for less than its fast form's cost
-    (0.7 vs 1.2 ms at 720p, 1.2 vs 1.6 at 1080p: bilinear to twice the size, then area; area alone: 3-4 ms)."""
+    then bilinear. Within a grey level of OpenCV's area resize and as good for the matte, for less than area
+    resizing costs (bench/RESULTS.md)."""
     width, height = size
     while image.shape[1] >= 2 * width and image.shape[0] >= 2 * height:
         h, w = image.shape[0] // 2, image.shape[1] // 2

@@ -148,6 +148,7 @@ def test_p3mnet_matter_normalises_and_returns_fused_alpha(tmp_path, monkeypatch)
     with P3MNetMatter(tmp_path / "w.pth", device="cpu") as m:
         alpha = m(rgb)
         assert (m.name, m.device, m.size_multiple) == ("p3mnet", "cpu", 32)
+        assert m.uses_every_core                        # the job gives torch every core (stream/jobs/assembly.py)
         assert m.describe() == "P3M-Net R34 on cpu (w.pth)"
         with pytest.raises(ValueError, match="multiple of 32"):
             m(rgb[:50])
@@ -170,7 +171,8 @@ def test_p3mnet_matter_runs_the_real_network(tmp_path, monkeypatch):
 def test_auto_without_weights_is_the_bundled_mediapipe(no_user_config):
     with make_matter() as m:
         assert isinstance(m, MediaPipeMatter) and m.variant == "auto"
-        assert m.describe() == "bundled MediaPipe selfie segmenter (landscape for frames wider than 4:3, else general; CPU)"
+        assert m.describe() == ("bundled MediaPipe selfie segmenter (landscape for frames wider than 4:3, "
+                                "else general; CPU)")
 
 
 def test_auto_prefers_p3mnet_given_or_found_weights(no_user_config, tmp_path, monkeypatch):

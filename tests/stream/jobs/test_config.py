@@ -3,6 +3,8 @@ import pytest
 
 from model.settings import ConfigError
 from stream.jobs.config import CutoutConfig, LiveConfig, load_config, load_live_config, preset_names
+from stream.stages.guided_filter import UPSAMPLERS
+from stream.stages.matting import MattingStage
 
 LIVE_PRESETS = {"virtual_background"}
 
@@ -30,7 +32,7 @@ def test_flags_override_the_file_and_none_means_unset(tmp_path):
 @pytest.mark.parametrize("text, field", [
     ("bogus: 1\n", "bogus"),
     ("crf: 99\n", "crf"),
-    ("infer_size: 500\n", "infer_size"),
+    ("infer_size: 5000\n", "infer_size"),
     ("smoothing: maybe\n", "smoothing"),
     ("device: tpu\n", "device"),
     ("infer-size: 17\n", "infer_size"),
@@ -41,6 +43,16 @@ def test_bad_fields_are_named_with_the_file(tmp_path, text, field):
     with pytest.raises(ConfigError) as e:
         load_config(f)
     assert field in str(e.value) and "bad.yaml" in str(e.value)
+
+
+def test_the_upsample_choices_are_the_matting_stages():
+    assert CutoutConfig.CHOICES["upsample"] is MattingStage.UPSAMPLERS is UPSAMPLERS
+
+
+def test_the_size_step_is_the_models_to_check_not_the_configs():
+    # MediaPipe takes any size, P3M-Net steps of 32: the matting stage checks against the model it runs.
+    assert load_config(infer_size=500).infer_size == 500
+    assert load_live_config(infer_size=100).infer_size == 100
 
 
 def test_missing_and_malformed_files(tmp_path):

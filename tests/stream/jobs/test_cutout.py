@@ -1,6 +1,7 @@
 """The offline job end to end: nothing lost (frames, time, audio), the matte where the person is."""
 from __future__ import annotations
 
+import ast
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from model.matters.base import Matter
 from model.matters.registry import register_matter
 from stream import cutout
 from stream.cli.main import main
+from stream.jobs import offline
 
 
 class RedKeyMatter(Matter):
@@ -45,7 +47,26 @@ class InterruptingMatter(RedKeyMatter):
         return super().__call__(rgb)
 
 
+class SteppedRedKeyMatter(RedKeyMatter):
+    """RedKeyMatter that takes sizes in steps of `size_multiple` only, as P3M-Net takes steps of 32."""
+
+    def __init__(self, size_multiple: int) -> None:
+        self.size_multiple = size_multiple
+
+    def describe(self) -> str:
+        return f"red-key test double in steps of {self.size_multiple}"
+
+
+class HeavyRedKeyMatter(RedKeyMatter):
+    """RedKeyMatter that says its CPU work spreads over every core."""
+
+    uses_every_core = True
+
+
 register_matter("red-key", lambda weights, device, precision: RedKeyMatter())
+register_matter("red-key-32", lambda weights, device, precision: SteppedRedKeyMatter(32))
+register_matter("red-key-64", lambda weights, device, precision: SteppedRedKeyMatter(64))
+register_matter("red-key-heavy", lambda weights, device, precision: HeavyRedKeyMatter())
 register_matter("interrupting", lambda weights, device, precision: InterruptingMatter())
 
 
@@ -153,7 +174,7 @@ def test_ctrl_c_half_way_keeps_a_playable_file(clip, tmp_path):
     ({"background": "/nope/bg.png"}, "bg.png"),
     ({"model": "nonsense"}, "nonsense"),
     ({"model": "p3mnet"}, "weights"),
-    ({"infer_size": 500}, "infer_size"),
+    ({"model": "red-key-32", "infer_size": 500}, "infer_size"),
 ])
 def test_bad_options_fail_before_any_output(clip, tmp_path, options, words):
     out = tmp_path / "out.mp4"
@@ -170,7 +191,8 @@ def test_blur_faces_hides_the_face_in_the_cut_out(tmp_path):
     plain, hidden = tmp_path / "plain.mp4", tmp_path / "hidden.mp4"
     cutout(clip, plain, model="mediapipe", infer_size=256, quiet=True)
     CliRunner().invoke(main, ["cutout", str(clip), "-o", str(hidden), "--model", "mediapipe", "--infer-size", "256",
-                              "--blur-faces", "--blur-style", "gaussian", "--face-model", "full", "--quiet"], catch_exceptions=False)
+                              "--blur-faces", "--blur-style", "gaussian", "--face-model", "full", "--quiet"],
+                       catch_exceptions=False)
     source = decoded_video(clip)[-1].to_ndarray(format="rgb24")
     before = decoded_video(plain)[-1].to_ndarray(format="rgb24")
     after = decoded_video(hidden)[-1].to_ndarray(format="rgb24")
@@ -214,3 +236,60 @@ def test_the_bundled_models_cpu_job_runs_without_torch(clip: Path, tmp_path: Pat
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-1] == "False"
 
+
+
+@pytest.mark.parametrize("model, size, step", [("red-key-32", 500, 32), ("red-key-64", 96, 64)])
+def test_an_infer_size_the_model_cannot_take_is_refused_naming_the_model_before_any_output_opens(
+        clip, tmp_path, monkeypatch, model, size, step):
+    # One check, the matting stage's, against the model's own step, made before the job opens its outputs.
+    opened = []
+    real = offline.open_sinks
+    monkeypatch.setattr(offline, "open_sinks", lambda *args, **kwargs: opened.append(args) or real(*args, **kwargs))
+    result = CliRunner().invoke(main, ["cutout", str(clip), "-o", str(tmp_path / "out.mp4"), "--model", model,
+                                       "--infer-size", str(size), "--quiet"])
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert errors == [f"error: infer_size {size} does not suit red-key test double in steps of {step}: "
+                      f"it needs a positive multiple of {step}"]
+    assert opened == [] and list(tmp_path.iterdir()) == []
+
+
+def test_an_infer_size_off_p3mnets_steps_suits_a_model_that_takes_any(clip, tmp_path):
+    # The bundled model and this double take any size: 100 is not refused as if every model were P3M-Net.
+    assert cutout(clip, tmp_path / "out.mp4", model="red-key", infer_size=100, quiet=True).frames == N
+
+
+def test_a_model_that_uses_every_core_gets_every_torch_thread(clip, tmp_path):
+    # The job asks the Matter interface, not for P3M-Net by name.
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cutout(clip, tmp_path / "out.mp4", model="red-key-heavy", infer_size=64, upsample="bilinear", quiet=True)
+        assert torch.get_num_threads() == (os.cpu_count() or 1)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_jobs_know_models_only_through_the_matter_interface():
+    jobs = Path(offline.__file__).parent
+    imported = {node.module for path in jobs.glob("*.py") for node in ast.walk(ast.parse(path.read_text()))
+                if isinstance(node, ast.ImportFrom) and node.module}
+    matters = {name for name in imported if name.startswith("model.matters")}
+    assert matters == {"model.matters.base", "model.matters.registry"}, matters     # not model.matters.p3mnet
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_the_offline_job_passes_overlap_batches_down_to_the_stage_plan(clip, tmp_path, monkeypatch, overlap):
+    # The bench's A/B row sets it per job; a module global that nothing read let that row measure nothing.
+    from stream.jobs import assembly
+    from stream.jobs.config import load_config
+
+    asked = []
+    real = assembly.plan_stages
+    monkeypatch.setattr(assembly, "plan_stages", lambda *args, **kwargs: asked.append(kwargs) or real(*args, **kwargs))
+    settings = load_config(model="red-key", infer_size=64)
+    assert offline.run_cutout(str(clip), str(tmp_path / "out.mp4"), settings, quiet=True,
+                              overlap_batches=overlap).frames == N
+    assert [kwargs["overlap_batches"] for kwargs in asked] == [overlap]

@@ -25,7 +25,7 @@ from model.settings import ConfigError
 from stream.cli.live import live as live_command
 from stream.cli.main import _Group
 from stream.frames import Frame
-from stream.jobs.assembly import matting_steps, worker_steps
+from stream.jobs.assembly import plan_stages
 from stream.jobs.config import LiveConfig, load_live_config
 from stream.jobs.demo import make_demo_clip
 from stream.jobs.live import live
@@ -50,7 +50,7 @@ LIVE = dict(virtual_cam="auto", virtual_cam_backend=BACKEND, background="green",
 class Recorder:
     """A pyvirtualcam backend that keeps what it is sent (and when); `delay` makes `send` slow."""
 
-    instances: list["Recorder"] = []
+    instances: list[Recorder] = []
     delay = 0.0
 
     def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, **kw) -> None:
@@ -234,18 +234,18 @@ def test_a_frame_with_its_own_alpha_leaves_with_the_workers_composite() -> None:
 
 
 def test_the_cuda_worker_composites_unless_the_background_is_a_video(tmp_path: Path) -> None:
-    # worker_steps decides by the matting stage's device path: a CPU DeviceMatting stands in for CUDA's.
+    # plan_stages decides by the matting stage's device path: a CPU DeviceMatting stands in for CUDA's.
     clip = tmp_path / "bg.mp4"
     make_demo_clip(clip, seconds=0.2, size=(64, 48))
     stage = MattingStage(KeyMatter(), infer_size=64)
-    assert [type(s).__name__ for s in worker_steps(stage, TemporalSmoother(), Compositor("blur"))] == \
+    assert [type(s).__name__ for s in plan_stages(stage, TemporalSmoother(), Compositor("blur"), live=True)] == \
         ["_ModelStep", "TemporalSmoother", "_UpsampleStep"]               # on the CPU: no compositing in the worker
-    with pytest.raises(ValueError, match="only on CUDA"):
-        matting_steps(stage, TemporalSmoother(), Compositor("blur"))
+    blur = Compositor("blur")
+    assert plan_stages(stage, TemporalSmoother(), blur)[-1] is blur      # offline on the CPU: a stage of its own
     stage.device_path = DeviceMatting(KeyMatter(), stage.infer_shape)
     for background, composites in (("green", True), ("blur:8", True), ("transparent", True), (str(clip), False)):
         compositor = Compositor(background)
-        (worker,) = worker_steps(stage, TemporalSmoother(), compositor)
+        (worker,) = plan_stages(stage, TemporalSmoother(), compositor, live=True)
         assert isinstance(worker, DeviceCutout) and (worker.compositor is not None) == composites, background
         assert worker.compositor is not compositor              # the compose path keeps its own
         frame = worker.process(Frame(index=0, image=scene(0)))
@@ -284,6 +284,24 @@ class _Broken(ConstantMatter):
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         raise RuntimeError("model exploded")
 
+
+class _Stepped(ConstantMatter):
+    """Takes sizes in steps of 64 only (P3M-Net takes steps of 32)."""
+
+    size_multiple = 64
+
+    def __init__(self) -> None:
+        super().__init__(0.0)
+
+
+def test_an_infer_size_the_model_cannot_take_opens_no_output(vcam, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(matters._REGISTRY, "test-stepped", lambda w, d, p: _Stepped())
+    recording = tmp_path / "rec.mp4"
+    with pytest.raises(P3MError, match="infer_size 96 does not suit constant alpha, 0 ms/frame") as e:
+        live(SyntheticCamera(SIZE, FPS, frames=5), model="test-stepped", output=str(recording),
+             **{**LIVE, "infer_size": 96})
+    assert "\n" not in str(e.value)
+    assert vcam.instances == [] and not recording.exists()        # neither the virtual camera nor the file
 
 # --- virtual camera, CLI ---------------------------------------------------------------------------------
 

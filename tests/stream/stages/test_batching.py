@@ -10,7 +10,6 @@ import torch
 from click.testing import CliRunner
 from helpers.media import N, decoded_video, square_image
 
-import stream.jobs.assembly
 from model.errors import P3MError
 from model.matters.base import Matter
 from model.matters.p3mnet import P3MNetMatter
@@ -20,6 +19,7 @@ from stream import cutout
 from stream.cli.main import main
 from stream.frames import Frame
 from stream.jobs.config import load_config
+from stream.jobs.offline import run_cutout
 from stream.pipeline.runner import Pipeline
 from stream.protocols import Sink
 from stream.stages.matting import MattingStage
@@ -186,18 +186,18 @@ def test_cutout_with_a_batch_writes_the_same_matte(clip: Path, tmp_path: Path):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_cutout_overlapping_batches_writes_what_one_batch_at_a_time_writes(seed3_pth, clip: Path, tmp_path: Path,
-                                                                               monkeypatch):
+def test_cuda_cutout_overlapping_batches_writes_what_one_batch_at_a_time_writes(seed3_pth, clip: Path, tmp_path: Path):
     # The CUDA job's device stage keeps a batch in flight: 30 frames in batches of 4 end with a short one,
     # which the end of the stream flushes. The same job without the overlap is the reference (same kernels).
     mattes = {}
     for overlap in (False, True):
-        monkeypatch.setattr(stream.jobs.assembly, "OVERLAP_BATCHES", overlap)
-        result = cutout(clip, tmp_path / f"out_{overlap}.mp4", model="p3mnet", weights=str(seed3_pth), device="cuda",
-                        infer_size=64, batch=4, hw_codecs="off", alpha_out=str(tmp_path / f"matte_{overlap}.mkv"),
-                        quiet=True)
+        matte = tmp_path / f"matte_{overlap}.mkv"
+        settings = load_config(model="p3mnet", weights=str(seed3_pth), device="cuda", infer_size=64, batch=4,
+                               hw_codecs="off", alpha_out=str(matte))
+        result = run_cutout(str(clip), str(tmp_path / f"out_{overlap}.mp4"), settings, quiet=True,
+                            overlap_batches=overlap)
         assert result.frames == N
-        mattes[overlap] = np.stack([f.to_ndarray(format="gray") for f in decoded_video(tmp_path / f"matte_{overlap}.mkv")])
+        mattes[overlap] = np.stack([f.to_ndarray(format="gray") for f in decoded_video(matte)])
     assert mattes[True].shape == (N, 48, 64)
     assert np.abs(mattes[True].astype(int) - mattes[False].astype(int)).max() <= 1     # lossless FFV1 mattes
 

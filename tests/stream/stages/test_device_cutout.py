@@ -1,4 +1,4 @@
-"""DeviceCutout (stream/device_cutout.py): matting, smoothing and compositing as one device stage give what
+"""DeviceCutout (stream/stages/device_cutout.py): matting, smoothing and compositing as one device stage give what
 the three stages give one after another. Runs on the CPU; the CUDA case runs in bench/gpu_check.sh."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from helpers.doubles import KeyMatter, cuda, scene, scene_frames
 
 from model.matters.p3mnet import P3MNetMatter
-from stream.jobs.assembly import matting_steps, middle_stages
+from stream.jobs.assembly import plan_stages
 from stream.jobs.demo import make_demo_clip
 from stream.stages.compositing import Compositor
 from stream.stages.device_cutout import DeviceCutout
@@ -41,7 +41,8 @@ def test_one_device_stage_gives_what_the_three_stages_give(background, smoothing
                              smoothing, scene_frames(5))
     fused = DeviceCutout(matting, TemporalSmoother(enabled=smoothing), Compositor(background),
                          device_path=DeviceMatting(KeyMatter(), matting.infer_shape, batch_size=2))
-    mine = fused.process_batch(scene_frames(2)) + fused.process_batch(scene_frames(5)[2:4]) + [fused.process(scene_frames(5)[4])]
+    frames = scene_frames(5)
+    mine = fused.process_batch(frames[:2]) + fused.process_batch(frames[2:4]) + [fused.process(frames[4])]
     channels = 4 if background == "transparent" else 3
     # rounding of the blend; the blur is computed on the device too (Blur.render_tensor: within 2-4 levels)
     bound = 4 if background.startswith("blur") else 1
@@ -109,7 +110,7 @@ def test_overlapped_batches_come_back_one_call_later_with_the_same_results(backg
 
 def test_on_the_cpu_the_smoother_works_between_the_model_and_the_upsampling():
     matting, smoother, compositor = MattingStage(KeyMatter(), infer_size=64), TemporalSmoother(), Compositor()
-    stages = middle_stages(matting, smoother, compositor)
+    stages = plan_stages(matting, smoother, compositor)
     assert [getattr(s, "name", None) for s in stages] == ["matting", None, "upsampling", None]
     assert stages[1] is smoother and stages[3] is compositor
     model, _, upsampling = stages[:3]
@@ -126,12 +127,24 @@ def test_on_the_cpu_the_smoother_works_between_the_model_and_the_upsampling():
         DeviceCutout(matting, smoother, compositor)
 
 
+def test_the_offline_plan_overlaps_batches_unless_told_not_to_and_the_live_worker_never_does():
+    # A keyword, passed down to the one DeviceCutout: the gpu bench's A/B row turns it off per job.
+    matting = MattingStage(KeyMatter(), infer_size=64, batch_size=2)
+    matting.device_path = DeviceMatting(KeyMatter(), matting.infer_shape, batch_size=2)   # as on CUDA
+    (default,) = plan_stages(matting, TemporalSmoother(), Compositor())
+    (plain,) = plan_stages(matting, TemporalSmoother(), Compositor(), overlap_batches=False)
+    (worker,) = plan_stages(matting, TemporalSmoother(), Compositor(), live=True, overlap_batches=True)
+    assert (default.overlap, plain.overlap, worker.overlap) == (True, False, False)
+    (bare,) = plan_stages(matting, TemporalSmoother(), Compositor(), keep_alpha=False)
+    assert not bare.keep_alpha and worker.keep_alpha
+
+
 @cuda
 @pytest.mark.parametrize("background", ["green", "transparent"])
 def test_cuda_device_cutout_gives_what_the_three_stages_give(seed3_pth, background):
     # P3M-Net in a CUDA graph, batches of 2: the smoother must keep a copy of the graph's reused output.
     matting = MattingStage(P3MNetMatter(seed3_pth, device="cuda"), infer_size=256, batch_size=2)
-    (fused,) = middle_stages(matting, TemporalSmoother(), Compositor(background))
+    (fused,) = plan_stages(matting, TemporalSmoother(), Compositor(background))
     mine = scene_frames(5, height=288, width=512)
     for start in range(0, 5, 2):
         fused.process_batch(mine[start:start + 2])
@@ -176,13 +189,16 @@ def test_without_keep_alpha_only_the_composite_comes_back():
     np.testing.assert_array_equal(bare.output, kept.output)
 
 
-def test_without_a_compositor_only_the_smoothed_alpha_comes_back():
-    # The live job's matting worker on CUDA: smoothing on the device, the compose path composites.
+def test_without_a_compositor_only_the_smoothed_alpha_comes_back(tmp_path):
+    # The live job's matting worker on CUDA with a video background: smoothing on the device, the compose
+    # path composites.
     matting = MattingStage(KeyMatter(), infer_size=64)
     path = DeviceMatting(KeyMatter(), matting.infer_shape)
     reference = three_stages(matting, path, "green", True, scene_frames(5))
     matting.device_path = path                       # as a CUDA matter's stage has one
-    (stage,) = matting_steps(matting, TemporalSmoother())
+    video = Compositor(str(make_demo_clip(tmp_path / "bg.mp4", seconds=0.2, size=(64, 48))))
+    (stage,) = plan_stages(matting, TemporalSmoother(), video, live=True)
+    video.close()
     assert isinstance(stage, DeviceCutout) and stage.name == "matting+smoothing on device"
     mine = [stage.process(frame) for frame in scene_frames(5)]
     for a, b in zip(reference, mine):

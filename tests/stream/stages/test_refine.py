@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from stream.stages.guided_filter import guided_upsample_gray_cpu
-from stream.stages.guided_filter_torch import bilinear_upsample, box_mean, guided_upsample, image_to_guide, rgb_to_gray
+from stream.stages.guided_filter_torch import (
+    bilinear_upsample,
+    box_mean,
+    guided_upsample,
+    image_to_guide,
+    rgb_to_gray,
+    upsample_alpha,
+)
 
 
 def _rand(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -22,6 +29,23 @@ def test_shape_range_dtype(channels):
     assert out.shape == (2, 1, 72, 128) and out.dtype == torch.float32 and out.device.type == "cpu"
     assert out.min() >= 0.0 and out.max() <= 1.0
     assert bilinear_upsample(alpha, (72, 128)).shape == (2, 1, 72, 128)
+
+
+def test_upsample_alpha_is_bilinear_or_guided_and_makes_guides_only_for_the_guided_filter():
+    # The one place that picks between the two, for the matting stage's torch path and its device path.
+    alpha, guide_hr, guide_lr = _rand(2, 1, 18, 32), _rand(2, 1, 72, 128, seed=1), _rand(2, 1, 18, 32, seed=2)
+    made = []
+
+    def guides():
+        made.append(True)
+        return guide_hr, guide_lr
+
+    bilinear = upsample_alpha(alpha, (72, 128), "bilinear", guides)
+    assert made == [] and torch.equal(bilinear, bilinear_upsample(alpha, (72, 128)))
+    guided = upsample_alpha(alpha, (72, 128), "guided", guides, radius=2, eps=1e-3)
+    assert made == [True] and torch.equal(guided, guided_upsample(alpha, guide_hr, 2, 1e-3, guide_lr=guide_lr))
+    with pytest.raises(ValueError, match="unknown upsample 'nearest'"):
+        upsample_alpha(alpha, (72, 128), "nearest", guides)
 
 
 @pytest.mark.parametrize("channels", [1, 3])

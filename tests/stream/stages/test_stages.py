@@ -11,7 +11,7 @@ import pytest
 from model.errors import P3MError
 from model.matters.base import Matter
 from stream.frames import Frame
-from stream.jobs.assembly import matting_steps
+from stream.jobs.assembly import plan_stages
 from stream.stages.backgrounds import cover_fit
 from stream.stages.compositing import Compositor, blend
 from stream.stages.matting import MattingStage
@@ -162,7 +162,7 @@ def test_flicker_on_a_static_soft_edge_drops():
     assert _flicker_ratio(1.0) < 0.45
 
 
-# The CPU pipeline smooths the model-resolution alpha, then upsamples it (matting_steps): the same two
+# The CPU pipeline smooths the model-resolution alpha, then upsamples it (plan_stages): the same two
 # properties, measured on the full-resolution alpha of frames the model sees at half size.
 
 PERSON = np.array([150, 255, 150], np.float32)  # KeyMatter reads a pixel m·PERSON + (1 − m)·GREEN as alpha m
@@ -187,7 +187,8 @@ def _scene(position: float, ramp: float) -> np.ndarray:
 
 
 def _full_res_alphas(strength: float, scenes: list[np.ndarray], sigma: float = 0.0) -> list[np.ndarray]:
-    steps = matting_steps(MattingStage(NoisyKeyMatter(sigma), infer_size=128), TemporalSmoother(strength))
+    steps = plan_stages(MattingStage(NoisyKeyMatter(sigma), infer_size=128), TemporalSmoother(strength), Compositor(),
+                        live=True)              # the live worker's stages: up to the smoothed, upsampled alpha
     alphas = []
     for t, image in enumerate(scenes):
         frame = _frame(image, index=t)
