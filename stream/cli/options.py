@@ -40,7 +40,7 @@ def matting_options(defaults: CutoutConfig) -> Callable[[F], F]:
     """--infer-size, --upsample, --smoothing, --smoothing-strength and --background, as both jobs take them."""
     return lambda command: _with(command, [
         click.option("--infer-size", type=int, default=None,
-                     help=f"Long side the model sees (multiple of 32; default {defaults.infer_size})."),
+                     help=f"Long side the model sees (P3M-Net: a multiple of 32; default {defaults.infer_size})."),
         click.option("--upsample", type=click.Choice(defaults.CHOICES["upsample"]), default=None,
                      help="Alpha upsampling: edge-aware guided filter or plain bilinear "
                           f"(default {defaults.upsample})."),

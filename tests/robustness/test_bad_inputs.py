@@ -180,7 +180,7 @@ def test_output_equal_to_the_input_is_refused_and_the_input_untouched(inputs, tm
     (["-b", "{inputs}/text.mp4"], ["neither an image nor a video"]),
     (["-m", "nonsense"], ["unknown model 'nonsense'"]),
     (["--crf", "99"], ["crf: 99 is outside [0, 51]"]),
-    (["--infer-size", "100"], ["infer_size: 100 is not a multiple of 32"]),
+    (["--infer-size", "5000"], ["infer_size: 5000 is outside [64, 4096]"]),
     (["--smoothing-strength", "2"], ["smoothing_strength"]),
     (["-c", "no_such_preset"], ["config file not found: no_such_preset"]),
     (["-c", "{cfg}/bad_value.yaml"], ["crf: expected int, got 'lots'"]),
