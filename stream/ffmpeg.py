@@ -1,13 +1,20 @@
-"""What every PyAV input and output shares: URL detection, printf patterns and a sane frame rate."""
+"""What every PyAV input and output shares: URL detection, printf patterns, a sane frame rate, and how an
+input is opened (timeouts for anything but a local file, RTSP over TCP)."""
 from __future__ import annotations
 
 import os
 import re
 from fractions import Fraction
+from typing import Any
+
+import av
+from av.container import InputContainer
+from av.video.stream import VideoStream
 
 DEFAULT_FPS = Fraction(25)
 URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 PRINTF_FIELD = re.compile(r"%0?(\d*)d")
+INPUT_TIMEOUT_S = (10.0, 5.0)     # (open, read without a packet): a dead server or a stalled camera raises
 
 
 def is_url(spec: str) -> bool:
@@ -26,3 +33,26 @@ def sane_fps(*candidates: Fraction | None) -> Fraction:
         if rate is not None and 0 < rate <= 1000:
             return Fraction(rate)
     return DEFAULT_FPS
+
+
+def error_reason(error: BaseException) -> str:
+    """FFmpeg's message without the errno and file name PyAV wraps it in (else the error's text or name)."""
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__
+
+
+def stream_fps(stream: VideoStream) -> Fraction:
+    """A video stream's frame rate: its average rate, else FFmpeg's guess, else its base rate, else the default."""
+    return sane_fps(stream.average_rate, stream.guessed_rate, stream.base_rate)
+
+
+def open_input(spec: str, *, format: str | None = None, options: dict[str, str] | None = None,
+               **kwargs: Any) -> InputContainer:
+    """`av.open(spec)` for reading a file, URL or device (`format`), with what network and device inputs need.
+
+    Timeouts are PyAV's own, which every protocol honours (FFmpeg's `timeout` option means "listen" to rtmp);
+    a local file gets none (PyAV's timeout callback takes the GIL on every read). Raises PyAV's errors.
+    """
+    if spec.lower().startswith(("rtsp://", "rtsps://")):
+        options = {"rtsp_transport": "tcp", **(options or {})}    # UDP loses packets (grey smears) on busy links
+    timeout = None if format is None and os.path.isfile(spec) else INPUT_TIMEOUT_S
+    return av.open(spec, "r", format=format, options=options or {}, timeout=timeout, **kwargs)

@@ -15,7 +15,7 @@ from av.audio.stream import AudioStream
 from av.container import OutputContainer
 
 from model.errors import P3MError
-from stream.ffmpeg import is_url
+from stream.ffmpeg import open_input
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,7 @@ class AudioCopier:
 
     def __init__(self, input_path: str, output: OutputContainer, container: str) -> None:
         try:
-            # A URL is reopened with the same 10 s network timeout as the video (a dead server must not hang us).
-            self._input = av.open(input_path, options={"timeout": "10000000"} if is_url(input_path) else {})
+            self._input = open_input(input_path)       # as the video was opened: a dead server must not hang us
         except (av.FFmpegError, OSError) as e:
             raise P3MError(f"cannot reopen {input_path} to copy its audio: {e}",
                            "pass --no-audio to skip the audio") from None

@@ -1,5 +1,6 @@
 """Cameras: a webcam (PyAV device input, OpenCV's capture as the fallback), or a video file or URL played
-in real time, as live sources (stream/sources/live.py).
+in real time, as live sources (stream/sources/live.py). PyAV inputs are read by the cutout's `VideoReader`
+(stream/sources/files.py): upright, damaged packets skipped, a cut file kept up to the cut.
 
 A device or URL that fails mid-stream is reopened with back-off (0.25 s doubling to 4 s) and reported;
 after `timeout_s` without a frame it is a P3MError. A file ends the stream at its end.
@@ -11,16 +12,18 @@ import os
 import platform
 import re
 import time
+from collections.abc import Callable, Iterator
 from fractions import Fraction
-from typing import Callable, Iterator, Protocol
+from typing import Protocol
 
 import av
 import cv2
 import numpy as np
 
 from model.errors import P3MError
-from stream.ffmpeg import is_url, sane_fps
+from stream.ffmpeg import error_reason, is_url, sane_fps
 from stream.frames import Frame
+from stream.sources.files import VideoReader
 from stream.sources.live import LIVE_TIME_BASE, LiveSource
 from stream.sources.synthetic import SyntheticCamera
 
@@ -94,7 +97,7 @@ class CameraSource(LiveSource):
                         index += 1
                     reason = "the stream ended"
                 except (av.FFmpegError, OSError, CaptureLost) as e:
-                    reason = _reason(e)
+                    reason = error_reason(e)
                 if not self.retry:
                     if reason != "the stream ended":
                         raise P3MError(f"cannot read {self.path} after {index} frames: {reason}",
@@ -136,32 +139,22 @@ class CameraSource(LiveSource):
 
 
 class _PyAVCapture:
-    """A device, file or URL opened by PyAV (threaded decode); `size` scales a file's frames."""
+    """A device (`format`), file or URL read by the cutout's `VideoReader`; `size` scales a file's frames."""
 
     def __init__(self, target: str, *, format: str | None = None, options: dict[str, str] | None = None,
-                 size: tuple[int, int] | None = None) -> None:
-        name = target
-        try:
-            # (open, read) timeouts in seconds: a dead server or a stalled network camera raises instead of hanging.
-            self._container = av.open(target, format=format, options=options or {}, timeout=(10.0, 5.0))
-        except (av.FFmpegError, OSError) as e:
-            raise P3MError(f"cannot open camera {name}: {_reason(e)}", _open_hint(format)) from None
-        if not self._container.streams.video:
-            self._container.close()
-            raise P3MError(f"{name} has no video stream", f"--camera takes {CAMERA_FORMS}")
-        stream = self._stream = self._container.streams.video[0]
-        # Frame threads hold back (threads - 1) frames: fine for a file, hidden latency for a camera.
-        stream.thread_type = "SLICE" if format in ("v4l2", "avfoundation", "dshow") else "AUTO"
-        ctx = stream.codec_context
-        self.width, self.height = size or (ctx.width, ctx.height)
-        self.fps = stream.average_rate or stream.guessed_rate or stream.base_rate
+                 size: tuple[int, int] | None = None, reconnects: bool = True) -> None:
+        # Frame threads hold back (threads - 1) frames: fine for a file, hidden latency for a device.
+        self._reader = VideoReader(target, name=f"camera {target}", hint=_open_hint(format), format=format,
+                                   options=options, thread_type="SLICE" if format else "AUTO", size=size,
+                                   reconnects=reconnects)
+        self.width, self.height, self.fps = self._reader.width, self._reader.height, self._reader.fps
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, float | None]]:
-        for decoded in self._container.decode(self._stream):
-            yield decoded.to_ndarray(format="rgb24", width=self.width, height=self.height), decoded.time
+        for image, decoded in self._reader:
+            yield image, decoded.time
 
     def close(self) -> None:
-        self._container.close()
+        self._reader.close()
 
 
 class _OpenCVCapture:
@@ -239,10 +232,9 @@ def open_camera(spec: str | None = None, *, size: tuple[int, int] | str | None =
 
 def _open_stream(spec: str, size: tuple[int, int] | None, fps: float | None, timeout_s: float) -> CameraSource:
     """A file (paced, ends at its end) or a URL (paced, reconnected when it drops)."""
-    options = {"rtsp_transport": "tcp"} if spec.startswith("rtsp") else {}
 
     def opener() -> Capture:
-        return _PyAVCapture(spec, options=options, size=size)
+        return _PyAVCapture(spec, size=size, reconnects=is_url(spec))
 
     if fps:
         log.warning("--camera-fps is ignored for %s: it plays at its own frame rate", spec)
@@ -300,7 +292,3 @@ def _open_hint(format: str | None) -> str:
     if format == "dshow":
         return "give the camera's name as video=NAME (`ffmpeg -list_devices true -f dshow -i dummy` lists them)"
     return f"--camera takes {CAMERA_FORMS}"
-
-
-def _reason(error: BaseException) -> str:
-    return getattr(error, "strerror", None) or str(error) or type(error).__name__

@@ -7,8 +7,8 @@ across dropped frames and reconnects. Indexes are gap-free from 0.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from fractions import Fraction
-from typing import Callable
 
 from stream.protocols import Source
 

@@ -3,8 +3,8 @@ stamped with its index."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from fractions import Fraction
-from typing import Iterator
 
 import cv2
 import numpy as np

@@ -1,15 +1,20 @@
-"""Live sources: the synthetic camera, files played at their own rate, device opening and its OpenCV
-fallback, and a camera that disappears mid-stream (retried with back-off, reported)."""
+"""Live sources: the synthetic camera, files played at their own rate (decoded as `p3m cutout` decodes them:
+upright, damaged packets skipped), device opening and its OpenCV fallback, and a camera that disappears
+mid-stream (retried with back-off, reported)."""
 from __future__ import annotations
 
+import functools
+import http.server
 import itertools
 import logging
 import platform
+import threading
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import robust_media as rm
 from helpers.media import FPS, H, W, write_clip
 
 import stream.sources.camera as camera
@@ -51,6 +56,53 @@ def test_a_file_plays_at_its_own_rate_scaled_to_the_camera_size(tmp_path: Path) 
     assert len(frames) == 8 and all(f.image.shape == (24, 32, 3) for f in frames)
     assert frames[-1].captured_at - frames[0].captured_at >= 0.9 * 7 / FPS
     assert [f.index for f in frames] == list(range(8)) and frames[-1].pts > frames[0].pts
+
+
+def test_a_rotated_phone_clip_played_as_a_camera_comes_out_upright(tmp_path: Path) -> None:
+    clip = rm.write_clip(tmp_path / "rotated.mp4", frames=4, rotation=-90)   # a phone's "rotate=90" (clockwise)
+    with open_camera(str(clip)) as source:
+        assert (source.width, source.height) == (rm.H, rm.W)                 # 64×48 stored, turned a quarter
+        frames = list(source)
+    assert len(frames) == 4 and all(f.image.shape == (rm.W, rm.H, 3) for f in frames)
+    for i, frame in enumerate(frames):
+        assert np.abs(frame.image.astype(int) - np.rot90(rm.image(i), -1)).mean() < 6   # clockwise, as FFmpeg
+    with open_camera(str(clip), size="24x32") as scaled:                     # the camera size is the upright one
+        image = next(iter(scaled)).image
+    assert image.shape == (32, 24, 3) and image[:3, -3:].min() > 200 and image[:3, :3].max() < 150
+
+
+class _QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:     # no request lines in the test output
+        pass
+
+
+def test_a_rotated_clip_served_over_http_and_played_as_a_camera_comes_out_upright(tmp_path: Path) -> None:
+    rm.write_clip(tmp_path / "rotated.mp4", frames=4, rotation=-90)
+    handler = functools.partial(_QuietFiles, directory=str(tmp_path))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            with open_camera(f"http://127.0.0.1:{server.server_address[1]}/rotated.mp4") as source:
+                assert (source.width, source.height) == (rm.H, rm.W)
+                image = next(iter(source)).image                     # a URL is reopened at its end: take one
+        finally:
+            server.shutdown()
+    assert image.shape == (rm.W, rm.H, 3) and np.abs(image.astype(int) - np.rot90(rm.image(0), -1)).mean() < 6
+
+
+def test_a_damaged_packet_in_a_clip_played_as_a_camera_is_skipped_with_a_warning(tmp_path: Path, caplog) -> None:
+    clip = rm.corrupt_packet(rm.write_clip(tmp_path / "ok.mp4", frames=12), tmp_path / "damaged.mp4", index=8)
+    with caplog.at_level(logging.WARNING), open_camera(str(clip)) as source:
+        frames = list(source)
+    assert [f.index for f in frames] == list(range(11))                     # 12 frames, the damaged one missing
+    assert "skipped a damaged packet after 8 frames" in caplog.text
+
+
+def test_a_cut_clip_played_as_a_camera_keeps_its_frames_and_says_so(tmp_path: Path, caplog) -> None:
+    clip = rm.truncate(rm.write_clip(tmp_path / "full.mkv", frames=30), tmp_path / "cut.mkv")
+    with caplog.at_level(logging.WARNING), open_camera(str(clip)) as source:
+        frames = list(source)
+    assert 0 < len(frames) < 30 and f"the input ended after {len(frames)} of the 30 frames" in caplog.text
 
 
 class FlakyDevice:

@@ -1,6 +1,7 @@
 """Sources: frames come out numbered, timed and RGB; bad inputs are one-line P3MErrors."""
 from __future__ import annotations
 
+import socket
 from fractions import Fraction
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from helpers.media import FPS, RED, H, N, W, square_image
 
 from model.errors import P3MError
+from stream.sources.camera import open_camera
 from stream.sources.files import ImageSequenceSource, VideoSource, open_source
 
 
@@ -53,3 +55,14 @@ def test_bad_inputs_are_one_line_p3m_errors(media: Path, name: str, words: str) 
         open_source(str(media / name))
     assert words in info.value.message and "\n" not in str(info.value)
     assert info.value.hint
+
+
+def test_an_rtmp_url_is_connected_to_not_listened_on() -> None:
+    # FFmpeg's `timeout` option turns rtmp into a server that waits for a publisher: no input may get it.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]           # free, and nothing listens on it once the probe closes
+    for opener in (open_source, open_camera):
+        with pytest.raises(P3MError, match="cannot open .*refused") as info:
+            opener(f"rtmp://127.0.0.1:{port}/live/cam")
+        assert info.value.hint
