@@ -31,7 +31,7 @@ import av
 import cv2
 
 from model.errors import P3MError
-from stream.ffmpeg import is_printf_pattern, is_url
+from stream.ffmpeg import error_reason, is_printf_pattern, is_url
 from stream.frames import Frame
 from stream.protocols import Sink, Source
 from stream.sinks.audio import AudioCopier
@@ -96,7 +96,7 @@ class VideoFileSink(Sink):
                 self._audio.mux_until(self._last_time)
             self._container.mux(self._stream.encode(video))
         except (av.FFmpegError, OSError) as e:       # a full disk, a vanished folder...
-            raise P3MError(f"cannot write {self.path} at frame {frame.index}: {getattr(e, 'strerror', None) or e}",
+            raise P3MError(f"cannot write {self.path} at frame {frame.index}: {error_reason(e)}",
                            "is the disk full or the output folder gone?") from None
         self.frames_written += 1
 

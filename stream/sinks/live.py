@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from model.errors import P3MError
+from stream.ffmpeg import error_reason
 from stream.frames import Frame
 from stream.protocols import Sink
 from stream.sinks.encoding import Clock, VideoFormat, add_video_stream, sink_pixels, video_frame
@@ -176,7 +177,7 @@ class StreamSink(Sink):
 
     @staticmethod
     def _fail_open(url: str, error: BaseException) -> None:
-        reason = getattr(error, "strerror", None) or str(error)
+        reason = error_reason(error)
         if isinstance(error, av.ProtocolNotFoundError) or "Protocol not found" in reason:
             raise P3MError(f"this PyAV build cannot stream to {url.split('://')[0]}:// ({reason})",
                            "use rtmp://, tcp:// or udp://, or a PyAV built with that protocol "
@@ -197,7 +198,7 @@ class StreamSink(Sink):
             if self.frames_written == 0:
                 self._fail_open(self.path, e)
             raise P3MError(f"stream to {self.path} broke after {self.frames_written} frames: "
-                           f"{getattr(e, 'strerror', None) or e}", "did the server stop or the network drop?") from None
+                           f"{error_reason(e)}", "did the server stop or the network drop?") from None
         self.frames_written += 1
 
     def close(self, *, interrupted: bool = False) -> None:

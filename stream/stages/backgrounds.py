@@ -15,6 +15,7 @@ import numpy as np
 
 from model.errors import P3MError
 from model.imageio import read_rgb
+from stream.ffmpeg import error_reason
 
 if TYPE_CHECKING:                   # torch is imported where a path uses it: the default CPU job needs none
     import torch
@@ -146,7 +147,7 @@ def _loop_video(path: Path) -> Iterator[np.ndarray]:
                 if count == 0:
                     raise
                 log.warning("background %s: decoding stopped after %d frames (%s); looping those",
-                            path, count, e.strerror or e)
+                            path, count, error_reason(e))
         if count == 0:
             raise P3MError(f"background {str(path)!r}: the video has no frames", f"background can be: {ACCEPTED}")
 
@@ -178,7 +179,7 @@ def parse_background(spec: str) -> Background | None:
         return _Video(path)
     except av.FFmpegError as e:
         raise P3MError(f"background {spec!r}: neither an image nor a video that can be decoded "
-                       f"({e.strerror or e})", f"background can be: {ACCEPTED}") from None
+                       f"({error_reason(e)})", f"background can be: {ACCEPTED}") from None
 
 
 def _blur_sigma(spec: str, word: str) -> float:
