@@ -13,6 +13,7 @@ import click
 import yaml
 
 from model.errors import P3MError
+from model.faces import DEFAULT_STYLE, PPT_STYLES
 from model.imageio import IMAGE_EXTENSIONS
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def train_command(config_file: str, sets: tuple[str, ...], quiet: bool, **option
               help="Training set: images + alphas (P3M layout, or images/ + alphas/).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="New folder: blurred_image/, mask/, facemask/ (the P3M-10k train layout).")
-@click.option("--style", type=click.Choice(["blur", "pixelate"]), default="blur", show_default=True)
+@click.option("--style", type=click.Choice(PPT_STYLES), default=DEFAULT_STYLE, show_default=True)
 @click.option("--padding", type=float, default=0.25, show_default=True,
               help="Grow each face box by this fraction of its size on every side.")
 @click.option("--min-confidence", type=float, default=0.5, show_default=True, help="Face detector threshold.")

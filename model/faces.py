@@ -1,9 +1,16 @@
-"""Face detection with the bundled MediaPipe models: for privacy, in live/offline video (stream/faces.py)
-and in training data (model/ppt.py)."""
+"""Faces, for privacy: the bundled MediaPipe detectors, face-box geometry, and `obscure`, the one way a face is
+hidden (prepare-ppt's training images; the cut-out's and live's frames through stream/stages/faces.py).
+
+Strong enough means: after `obscure` on a face box padded by at least a quarter of its size, neither bundled
+detector (whole image and tiles of 1/2 and 1/4) scores the face (a box with IoU ≥ 0.3) at 0.4 or more, in either
+style, for faces 40 to 400 px wide (the detectors' own threshold is 0.5).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
+import cv2
 import numpy as np
 
 from model.bundled import ASSETS, import_mediapipe, quiet_native_stderr
@@ -12,29 +19,121 @@ from model.errors import P3MError
 FACE_MODELS = {"short": "face_detection_short_range.tflite",           # faces within ~2 m: webcams
                "full": "face_detection_full_range_sparse.tflite"}      # up to ~5 m: rooms, stages
 
+# The one table of style names: `p3m cutout/live --blur-style` says gaussian where `p3m prepare-ppt --style` says blur.
+STYLE_NAMES = {"pixelate": "pixelate", "gaussian": "blur", "blur": "blur"}
+STYLES = ("pixelate", "gaussian")         # cut-out and live: --blur-style, the config's blur_style
+PPT_STYLES = ("blur", "pixelate")         # prepare-ppt: --style
+DEFAULT_STYLE = "pixelate"                # every command's default: the lower detector scores (bench/RESULTS.md)
+PIXELATE_CELLS = 3                        # mosaic cells across the box's long side
+BLUR_SIGMA = 1 / 3                        # Gaussian sigma, as a fraction of the box's long side
 
-@dataclass(frozen=True)
-class FaceBox:
+Box = Sequence[float]                     # x0, y0, x1, y1 in pixels, x1 and y1 exclusive (a FaceBox, a tuple, …)
+
+
+class FaceBox(NamedTuple):
     """A detected face: pixel box [x0, x1) × [y0, y1) and the detector's score."""
 
     x0: int
     y0: int
     x1: int
     y1: int
-    score: float
+    score: float = 1.0
 
-    def padded(self, padding: float, height: int, width: int) -> "FaceBox":
-        """The box grown by `padding` × its size on every side, clipped to the image."""
-        dx, dy = round((self.x1 - self.x0) * padding), round((self.y1 - self.y0) * padding)
-        return FaceBox(max(0, self.x0 - dx), max(0, self.y0 - dy), min(width, self.x1 + dx),
-                       min(height, self.y1 + dy), self.score)
 
-    def overlap(self, other: "FaceBox") -> float:
-        """Intersection over the smaller box's area: 1 when one box lies inside the other."""
-        ix = max(0, min(self.x1, other.x1) - max(self.x0, other.x0))
-        iy = max(0, min(self.y1, other.y1) - max(self.y0, other.y0))
-        smaller = min((self.x1 - self.x0) * (self.y1 - self.y0), (other.x1 - other.x0) * (other.y1 - other.y0))
-        return ix * iy / smaller if smaller else 0.0
+def check_face_model(model: str) -> str:
+    """`model` if it names a bundled face detector, else a P3MError."""
+    if model not in FACE_MODELS:
+        raise P3MError(f"unknown face model {model!r}", f"use one of: {', '.join(FACE_MODELS)}")
+    return model
+
+
+def check_style(style: str) -> str:
+    """The style `style` names (pixelate or blur; gaussian is blur), else a P3MError."""
+    if style not in STYLE_NAMES:
+        raise P3MError(f"unknown face blur style {style!r}", "use pixelate, or gaussian (also called blur)")
+    return STYLE_NAMES[style]
+
+
+def pad(box: Box, padding: float, lift: float = 0.0) -> tuple[float, float, float, float]:
+    """`box` grown by `padding` × its width left and right and × its height above and below; `lift` moves that
+    share of the lower padding to the top (detector boxes stop at the brows: hair and forehead are above)."""
+    x0, y0, x1, y1 = box[:4]
+    dx, dy = padding * (x1 - x0), padding * (y1 - y0)
+    return x0 - dx, y0 - dy * (1 + lift), x1 + dx, y1 + dy * (1 - lift)
+
+
+def clip(box: Box, size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """The integer box covering `box` (rounded outwards), clipped to `size` = (width, height); None when empty."""
+    width, height = size
+    x0, y0 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
+    x1, y1 = min(width, int(np.ceil(box[2]))), min(height, int(np.ceil(box[3])))
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
+def _area(box: Box) -> float:
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+
+
+def _intersection(a: Box, b: Box) -> float:
+    return _area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union: whether two boxes are the same face (tracking)."""
+    inter = _intersection(a, b)
+    union_area = _area(a) + _area(b) - inter
+    return inter / union_area if union_area > 0 else 0.0
+
+
+def overlap(a: Box, b: Box) -> float:
+    """Intersection over the smaller box's area: 1 when one box lies inside the other (a face cut by a tile edge)."""
+    smaller = min(_area(a), _area(b))
+    return _intersection(a, b) / smaller if smaller > 0 else 0.0
+
+
+def union(a: Box, b: Box) -> tuple[float, float, float, float]:
+    """The smallest box holding both."""
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+
+
+def obscure(image: np.ndarray, boxes: Iterable[Box], style: str = DEFAULT_STYLE) -> np.ndarray:
+    """Hide each (padded) box of `image` in place and return `image`; RGB or RGBA, the alpha left as it is.
+
+    `pixelate`: a mosaic of PIXELATE_CELLS cells across the box's long side, cell edges softened (hard edges are
+    fine detail of their own). `blur` (or `gaussian`): sigma of BLUR_SIGMA × the long side. Boxes are clipped here.
+    """
+    kind = check_style(style)
+    height, width = image.shape[:2]
+    for box in boxes:
+        region = clip(box, (width, height))
+        if region is None:
+            continue
+        x0, y0, x1, y1 = region
+        roi = image[y0:y1, x0:x1, :3]
+        roi[...] = _pixelate(roi) if kind == "pixelate" else _blur(roi)
+    return image
+
+
+def _pixelate(roi: np.ndarray) -> np.ndarray:
+    h, w = roi.shape[:2]
+    cell = max(w, h) / PIXELATE_CELLS
+    cells = cv2.resize(roi, (max(1, round(w / cell)), max(1, round(h / cell))), interpolation=cv2.INTER_AREA)
+    return _smooth(cells, (w, h), 0.25 * cell, cv2.INTER_NEAREST)
+
+
+def _blur(roi: np.ndarray) -> np.ndarray:
+    h, w = roi.shape[:2]
+    return _smooth(roi, (w, h), BLUR_SIGMA * max(w, h), cv2.INTER_AREA)
+
+
+def _smooth(image: np.ndarray, size: tuple[int, int], sigma: float, interpolation: int) -> np.ndarray:
+    """`image` resized to `size` (width, height) and Gaussian-blurred by `sigma` px, on a 1/f copy: sigma/f ≈ 8 px
+    looks the same and takes far fewer taps."""
+    w, h = size
+    f = max(1, int(sigma // 8))
+    small = cv2.resize(image, (max(1, w // f), max(1, h // f)), interpolation=interpolation)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / f, borderType=cv2.BORDER_REPLICATE)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 class FaceDetector:
@@ -46,9 +145,7 @@ class FaceDetector:
     """
 
     def __init__(self, model: str = "short", min_confidence: float = 0.5, tile_levels: int = 1) -> None:
-        if model not in FACE_MODELS:
-            raise P3MError(f"unknown face model {model!r}", f"use one of: {', '.join(FACE_MODELS)}")
-        path = ASSETS / FACE_MODELS[model]
+        path = ASSETS / FACE_MODELS[check_face_model(model)]
         if not path.is_file():
             raise P3MError(f"bundled face model missing: {path}",
                            "reinstall p3m-stream, or run python model/assets/extract_assets.py")
@@ -94,13 +191,11 @@ class FaceDetector:
             self._detector.close()
             self._detector = None
 
-    def __enter__(self) -> "FaceDetector":
+    def __enter__(self) -> FaceDetector:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
 
 
 def _starts(length: int, tile: int) -> list[int]:
@@ -111,11 +206,11 @@ def _starts(length: int, tile: int) -> list[int]:
     return starts
 
 
-def _merge(boxes: list[FaceBox], overlap: float = 0.5) -> list[FaceBox]:
+def _merge(boxes: list[FaceBox], min_overlap: float = 0.5) -> list[FaceBox]:
     """Greedy suppression: keep the best-scoring box of each group that overlaps (or nests; a face cut by
     a tile edge gives a part-box inside the whole one)."""
     kept: list[FaceBox] = []
     for b in sorted(boxes, key=lambda b: -b.score):
-        if all(b.overlap(k) < overlap for k in kept):
+        if all(overlap(b, k) < min_overlap for k in kept):
             kept.append(b)
     return kept

@@ -1,10 +1,10 @@
 """Face obfuscation for privacy-preserving training (PPT): make a P3M-10k-style training set from portraits.
 
 `prepare_ppt` reads images + alphas (any layout `model.data.find_layout` knows), finds faces with the
-bundled MediaPipe short-range detector, blurs or pixelates each padded face box, and writes the P3M-10k
-train layout: `blurred_image/` (obfuscated images), `mask/` (the alphas, copied byte for byte) and
-`facemask/` (255 on the obfuscated boxes). Images where no face was found are copied unchanged and
-listed in `no_face.txt`, for a person to check: a missed face is a privacy leak.
+bundled MediaPipe short-range detector, hides each padded face box with `model.faces.obscure` (pixelate or
+blur, as the cut-out does), and writes the P3M-10k train layout: `blurred_image/` (obfuscated images),
+`mask/` (the alphas, copied byte for byte) and `facemask/` (255 on the obfuscated boxes). Images where no face
+was found are copied unchanged and listed in `no_face.txt`, for a person to check: a missed face is a privacy leak.
 """
 from __future__ import annotations
 
@@ -12,40 +12,16 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import cv2
 import numpy as np
 
 from model.errors import P3MError
-from model.faces import FaceBox, FaceDetector
+from model.faces import DEFAULT_STYLE, FaceDetector, check_style, clip, obscure, pad
 from model.imageio import read_rgb
 from model.training.data import find_layout, list_samples
 
-Style = Literal["blur", "pixelate"]
-STYLES = ("blur", "pixelate")
 IMAGE_FORMATS = ("keep", "png", "jpg")
-
-
-def obfuscate(rgb: np.ndarray, boxes: list[FaceBox], style: Style = "blur") -> tuple[np.ndarray, np.ndarray]:
-    """(a copy of `rgb` with each box blurred or pixelated, the H×W uint8 mask of those boxes: 255 inside)."""
-    if style not in STYLES:
-        raise ValueError(f"unknown style {style!r}: use blur or pixelate")
-    out = rgb.copy()
-    mask = np.zeros(rgb.shape[:2], np.uint8)
-    for b in boxes:
-        region = out[b.y0: b.y1, b.x0: b.x1]
-        side = max(region.shape[:2])
-        if style == "blur":
-            # σ a sixth of the box: eyes, nose and mouth merge into one smooth patch.
-            region[:] = cv2.GaussianBlur(region, (0, 0), sigmaX=max(side / 6.0, 2.0), borderType=cv2.BORDER_REFLECT)
-        else:
-            block = max(2, side // 5)  # 5 blocks across the padded box: at 8 MediaPipe still finds the face
-            small = cv2.resize(region, (max(1, region.shape[1] // block), max(1, region.shape[0] // block)),
-                               interpolation=cv2.INTER_AREA)
-            region[:] = cv2.resize(small, (region.shape[1], region.shape[0]), interpolation=cv2.INTER_NEAREST)
-        mask[b.y0: b.y1, b.x0: b.x1] = 255
-    return out, mask
 
 
 @dataclass
@@ -66,7 +42,7 @@ class PPTSummary:
 def prepare_ppt(
     in_dir: str | Path,
     out_dir: str | Path,
-    style: Style = "blur",
+    style: str = DEFAULT_STYLE,
     padding: float = 0.25,
     min_confidence: float = 0.5,
     tile_levels: int = 1,
@@ -75,11 +51,10 @@ def prepare_ppt(
 ) -> PPTSummary:
     """Face-obfuscate a training set (see the module doc); returns the counts for the summary line.
 
-    `padding`: fraction of the face box added on each side; `tile_levels`: see FaceDetector;
-    `image_format`: keep the input's extension, or write png / jpg (quality 95); `progress(i, n, stem)`.
+    `style`: pixelate or blur; `padding`: fraction of the face box added on each side; `tile_levels`: see
+    FaceDetector; `image_format`: keep the input's extension, or write png / jpg (quality 95); `progress(i, n, stem)`.
     """
-    if style not in STYLES:
-        raise P3MError(f"unknown style {style!r}", f"use one of {', '.join(STYLES)}")
+    check_style(style)
     if image_format not in IMAGE_FORMATS:
         raise P3MError(f"unknown image format {image_format!r}", f"use one of {', '.join(IMAGE_FORMATS)}")
     if not 0 <= padding <= 2:
@@ -99,8 +74,11 @@ def prepare_ppt(
                 progress(i, len(samples), sample.stem)
             rgb = read_rgb(sample.image)
             h, w = rgb.shape[:2]
-            boxes = [b.padded(padding, h, w) for b in detect(rgb)]
-            image, facemask = obfuscate(rgb, boxes, style)
+            boxes = [b for b in (clip(pad(face, padding), (w, h)) for face in detect(rgb)) if b is not None]
+            image = obscure(rgb, boxes, style)
+            facemask = np.zeros((h, w), np.uint8)
+            for x0, y0, x1, y1 in boxes:
+                facemask[y0:y1, x0:x1] = 255
             suffix = sample.image.suffix.lower() if image_format == "keep" else f".{image_format}"
             _write(dirs["blurred_image"] / f"{sample.stem}{suffix}", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
             _write(dirs["facemask"] / f"{sample.stem}.png", facemask)

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from model.errors import P3MError
-from model.faces import FACE_MODELS
+from model.faces import DEFAULT_STYLE, FACE_MODELS, STYLES
 from model.runtime.precision import PRECISIONS
 from model.settings import PRESETS_DIR, ConfigError, Settings
 from stream.sources.camera import BACKENDS, PIXEL_FORMATS, parse_size
-from stream.stages.faces import STYLES
 from stream.stages.guided_filter import UPSAMPLERS
 
 __all__ = ["ConfigError", "CutoutConfig", "load_config", "preset_names"]
@@ -22,8 +21,8 @@ class CutoutConfig(Settings):
     """Everything a cut-out job needs besides its input and output paths."""
 
     CHOICES: ClassVar[Mapping[str, tuple[str, ...]]] = {
-        "blur_style": ("pixelate", "gaussian"),
-        "face_model": ("short", "full"),
+        "blur_style": STYLES,
+        "face_model": tuple(FACE_MODELS),
         "device": ("auto", "cpu", "cuda"),
         "hw_codecs": ("auto", "all", "off"),
         "precision": PRECISIONS,
@@ -55,7 +54,7 @@ class CutoutConfig(Settings):
     queue_size: int = 4               # frames a bounded queue holds (offline: blocks when full; two batches
                                       # beside a batching stage)
     blur_faces: bool = False          # pixelate or blur every face in the output (stream/stages/faces.py)
-    blur_style: str = "pixelate"      # pixelate | gaussian
+    blur_style: str = DEFAULT_STYLE   # pixelate | gaussian
     face_model: str = "short"         # short (webcam distance) | full (up to ~5 m)
     batch: int | None = None          # frames matted together offline; None: the model's (Matter.offline_batch)
     hw_codecs: str = "auto"           # auto: NVENC where it works, CPU decoding | all: NVDEC too | off
@@ -84,8 +83,7 @@ class LiveConfig(CutoutConfig):
     """A cut-out config plus the live job's ends: camera, virtual camera, preview, stream, recording, faces."""
 
     CHOICES: ClassVar[Mapping[str, tuple[str, ...]]] = {
-        **CutoutConfig.CHOICES, "camera_format": PIXEL_FORMATS, "camera_backend": BACKENDS,
-        "blur_style": STYLES, "face_model": tuple(FACE_MODELS)}
+        **CutoutConfig.CHOICES, "camera_format": PIXEL_FORMATS, "camera_backend": BACKENDS}
     RANGES: ClassVar[Mapping[str, tuple[float, float]]] = {
         **CutoutConfig.RANGES, "camera_fps": (1, 240), "queue_size": (1, 2), "alpha_wait_ms": (0, 1000),
         "camera_timeout": (0, 86400), "stream_bitrate": (100, 100_000)}

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 
 from model.cli import prepare_ppt_command
 from model.errors import P3MError
-from model.faces import FaceDetector
-from model.training.ppt import obfuscate, prepare_ppt
+from model.faces import FaceDetector, clip, obscure, pad
+from model.training.ppt import prepare_ppt
 
 data = pytest.importorskip("skimage.data")
 
@@ -67,13 +67,32 @@ def test_prepare_ppt_blurs_the_face_and_nothing_else(portrait_set: Path, tmp_pat
 
 def test_pixelate_style_hides_the_face_too():
     original = data.astronaut()
+    h, w = original.shape[:2]
     with FaceDetector() as detect:
-        boxes = [b.padded(0.25, *original.shape[:2]) for b in detect(original)]
-        pixelated, mask = obfuscate(original, boxes, "pixelate")
+        boxes = [clip(pad(b, 0.25), (w, h)) for b in detect(original)]
+        pixelated = obscure(original.copy(), boxes, "pixelate")
         assert detect(pixelated) == []
-    inside = mask == 255
+    inside = np.zeros((h, w), bool)
+    for x0, y0, x1, y1 in boxes:
+        inside[y0:y1, x0:x1] = True
     assert np.abs(pixelated.astype(int) - original)[inside].mean() > 5
     np.testing.assert_array_equal(pixelated[~inside], original[~inside])
+
+
+@pytest.mark.parametrize("ppt_style, stage_style", [("pixelate", "pixelate"), ("blur", "gaussian")])
+def test_prepare_ppt_and_the_cut_out_hide_a_face_alike(portrait_set: Path, tmp_path: Path, ppt_style, stage_style):
+    from stream.frames import Frame
+    from stream.stages.faces import FaceBlur, FaceTracker
+
+    prepare_ppt(portrait_set, tmp_path / "ppt", ppt_style)
+    original = data.astronaut()
+    hidden = cv2.cvtColor(cv2.imread(str(tmp_path / "ppt" / "blurred_image" / "astronaut.png")), cv2.COLOR_BGR2RGB)
+    ys, xs = np.nonzero(cv2.imread(str(tmp_path / "ppt" / "facemask" / "astronaut.png"), cv2.IMREAD_GRAYSCALE))
+    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    np.testing.assert_array_equal(hidden, obscure(original.copy(), [box], ppt_style))
+    # The cut-out's and live's stage, given the same box (no padding of its own), makes the same pixels.
+    stage = FaceBlur(stage_style, detector=lambda image: [box], tracker=FaceTracker(padding=0))
+    np.testing.assert_array_equal(stage.process(Frame(index=0, image=original, output=original.copy())).output, hidden)
 
 
 def test_clear_errors(portrait_set: Path, tmp_path: Path):
