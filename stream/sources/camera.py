@@ -1,5 +1,5 @@
 """Cameras: a webcam (PyAV device input, OpenCV's capture as the fallback), or a video file or URL played
-in real time, as live sources (stream/sources/live.py). PyAV inputs are read by the cutout's `VideoReader`
+in real time, as live sources (stream/sources/live.py). PyAV inputs are read by `stream.decoding.VideoReader`
 (stream/sources/files.py): upright, damaged packets skipped, a cut file kept up to the cut.
 
 A device or URL that fails mid-stream is reopened with back-off (0.25 s doubling to 4 s) and reported;
@@ -21,9 +21,9 @@ import cv2
 import numpy as np
 
 from model.errors import P3MError
+from stream.decoding import VideoReader
 from stream.ffmpeg import error_reason, is_url, sane_fps
 from stream.frames import Frame
-from stream.sources.files import VideoReader
 from stream.sources.live import LIVE_TIME_BASE, LiveSource
 from stream.sources.synthetic import SyntheticCamera
 
@@ -139,7 +139,7 @@ class CameraSource(LiveSource):
 
 
 class _PyAVCapture:
-    """A device (`format`), file or URL read by the cutout's `VideoReader`; `size` scales a file's frames."""
+    """A device (`format`), file or URL read by `stream.decoding.VideoReader`; `size` scales a file's frames."""
 
     def __init__(self, target: str, *, format: str | None = None, options: dict[str, str] | None = None,
                  size: tuple[int, int] | None = None, reconnects: bool = True) -> None:

@@ -9,13 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import av
 import cv2
 import numpy as np
 
 from model.errors import P3MError
 from model.imageio import read_rgb
-from stream.ffmpeg import error_reason
+from stream.decoding import NoVideoStream, VideoReader
 
 if TYPE_CHECKING:                   # torch is imported where a path uses it: the default CPU job needs none
     import torch
@@ -71,13 +70,13 @@ class _Still(Background):
 
 
 class _Video(Background):
-    """A video file, decoded frame by frame with PyAV and looped: one background frame per frame."""
+    """A video file, decoded frame by frame (stream/decoding.py) and looped: one background frame per frame."""
 
     stateless = False           # it moves on a frame per call
 
     def __init__(self, path: Path) -> None:
         frames = _loop_video(path)
-        first = next(frames)  # raises here, at construction, for a file without decodable video
+        first = next(frames)  # raises here, at construction, for a file without a decodable video
         self._frames = itertools.chain([first], frames)
         self._source = frames
 
@@ -132,24 +131,18 @@ class _Blur(Background):
 
 
 def _loop_video(path: Path) -> Iterator[np.ndarray]:
-    """RGB frames of the video at `path`, from the start again at its end, forever."""
+    """RGB frames of the video at `path`, upright, from the start again at its end, forever."""
     while True:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise P3MError(f"background {str(path)!r}: the file has no video stream",
-                               f"background can be: {ACCEPTED}")
-            count = 0
-            try:
-                for frame in container.decode(video=0):
-                    count += 1
-                    yield frame.to_ndarray(format="rgb24")
-            except av.FFmpegError as e:       # damaged mid-way: loop what decoded, or fail naming the file
-                if count == 0:
-                    raise
-                log.warning("background %s: decoding stopped after %d frames (%s); looping those",
-                            path, count, error_reason(e))
-        if count == 0:
-            raise P3MError(f"background {str(path)!r}: the video has no frames", f"background can be: {ACCEPTED}")
+        reader = VideoReader(str(path), name="the file")    # at least one frame, or raises
+        count = 0
+        try:
+            for image, _ in reader:
+                count += 1
+                yield image
+        except P3MError as e:               # damaged mid-way: loop what decoded
+            log.warning("background %s: decoding stopped after %d frames (%s); looping those", path, count, e.message)
+        finally:
+            reader.close()
 
 
 def parse_background(spec: str) -> Background | None:
@@ -177,9 +170,11 @@ def parse_background(spec: str) -> Background | None:
         pass  # not an image OpenCV reads: try it as a video
     try:
         return _Video(path)
-    except av.FFmpegError as e:
-        raise P3MError(f"background {spec!r}: neither an image nor a video that can be decoded "
-                       f"({error_reason(e)})", f"background can be: {ACCEPTED}") from None
+    except NoVideoStream as e:
+        raise P3MError(f"background {spec!r}: {e.message}", f"background can be: {ACCEPTED}") from None
+    except P3MError as e:
+        raise P3MError(f"background {spec!r}: neither an image nor a video that can be decoded ({e.message})",
+                       f"background can be: {ACCEPTED}") from None
 
 
 def _blur_sigma(spec: str, word: str) -> float:

@@ -318,6 +318,29 @@ def test_video_background_loops(person, tmp_path):
     np.testing.assert_allclose(seen, [levels[i % 5] for i in range(12)], atol=3)
 
 
+def test_a_phone_video_background_comes_out_upright(tmp_path):
+    # Coded 64×48, left half dark, right half bright, shown turned a quarter clockwise (as a phone writes it):
+    # upright it is 48×64 with the dark half on top.
+    path = tmp_path / "phone.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30, options={"crf": "0"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.set_display_rotation(-90)
+        coded = np.full((48, 64, 3), 220, np.uint8)
+        coded[:, :32] = 20
+        for _ in range(2):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(coded, format="rgb24")))
+        out.mux(stream.encode())
+    image = np.zeros((64, 48, 3), np.uint8)
+    compositor = Compositor(str(path))
+    try:
+        shown = compositor.process(_frame(image, np.zeros((64, 48), np.float32))).output.astype(float)
+    finally:
+        compositor.close()
+    assert shown[:24].mean() < 40 and shown[40:].mean() > 200          # dark on top: turned upright
+    assert abs(shown[:, :24].mean() - shown[:, 24:].mean()) < 10        # not dark on the left, as coded
+
+
 def test_blur_background(person):
     image, _ = person
     alpha = np.zeros((48, 64), np.float32)
