@@ -8,7 +8,7 @@ Threads and who owns them (→ is a LatestQueue of `queue_size` 1-2 frames that 
                                              ├─ p3m-matting (owned by AlphaReuse): matting + smoothing on the
                                              │  newest frame offered (one-frame mailbox), publishes its alpha
                                              │  (on CUDA with a background that is not a video: its composite too)
-                                          → p3m-compositor → p3m-faces (optional) → p3m-sink:
+                                          → p3m-Compositor → p3m-faces (optional) → p3m-sink:
                                              RepeatLast(Tee[virtual camera, preview, stream*, recording*])
                                              (* on their own threads: BackgroundSink)
     caller       Pipeline.run: preview window, the once-a-second stats line
