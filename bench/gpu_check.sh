@@ -26,10 +26,11 @@ if [ ! -d ../shared/p3m/parity ] && [ -d bench/shared/p3m/parity ]; then
 fi
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
     echo "== CUDA tests (fast path parity, graph cache, device path, codec choice)"
-    timeout 90 python3 -m pytest -q -p no:cacheprovider tests/model/test_fast.py tests/stream/test_device_matting.py \
-        tests/stream/test_hwcodecs.py tests/stream/test_batching.py tests/stream/test_device_cutout.py 2>&1 \
+    timeout 90 python3 -m pytest -q -p no:cacheprovider tests/model/runtime/test_fast_p3mnet.py \
+        tests/stream/stages/test_device_matting.py tests/stream/test_hwcodecs.py tests/stream/stages/test_batching.py \
+        tests/stream/stages/test_device_cutout.py 2>&1 \
         | tee "$OUT/pytest.log" | tail -30
-    timeout 30 python3 -m pytest -q -p no:cacheprovider tests/model/test_matters.py -k cuda 2>&1 | tail -3  # MediaPipe's: CPU
+    timeout 30 python3 -m pytest -q -p no:cacheprovider tests/model/matters/test_matters.py -k cuda 2>&1 | tail -3  # MediaPipe's: CPU
 fi
 echo "== benchmark"
 timeout 260 python3 bench/gpu_bench.py --budget 200 ${GPU_BENCH_ARGS:-} --json "$OUT/gpu_bench.json" 2>&1 | tee "$OUT/gpu_bench.log"

@@ -1,4 +1,4 @@
-"""stream/memory.py: freed frame buffers are reused instead of faulting in fresh pages every frame."""
+"""stream/pipeline/memory.py: freed frame buffers are reused instead of faulting in fresh pages every frame."""
 from __future__ import annotations
 
 import subprocess
