@@ -41,7 +41,7 @@ def one_round(clip: Path, tmp: Path, crf: int, preset: str, options: dict) -> di
                                        {"crf": str(crf), "preset": preset}),
     }
     start = time.perf_counter()
-    result = cutout(clip, tmp / "out.mp4", crf=crf, preset=preset, quiet=True, **options)
+    result = cutout(clip, tmp / "out.mp4", crf=crf, preset=preset, quiet=True, overwrite=True, **options)
     rows[FULL] = (result.frames, time.perf_counter() - start)
     rows[RUN] = (result.frames, result.seconds)           # without model loading
     fps = {name: n / s for name, (n, s) in rows.items()}
