@@ -18,6 +18,7 @@ class Matter(ABC):
     name: str
     device: str = "cpu"
     size_multiple: int = 1  # H and W given to __call__ must be multiples of this
+    min_size: int = 1  # the smallest long side a caller should give it (P3M-Net Swin-T: 256)
     offline_batch: int = 1  # frames an offline job gives matte_batch at once unless told otherwise
     graph_safe: bool = False  # matte_tensor may be captured in a CUDA graph (no host syncs, static shapes)
     uses_every_core: bool = False  # its CPU work spreads over torch's threads: a job gives it every core, not one

@@ -14,6 +14,7 @@ import torch
 from model.errors import P3MError
 from model.matters.base import Matter
 from model.p3mnet.inference import IMAGENET_MEAN, IMAGENET_STD
+from model.p3mnet.network import MIN_SIDE
 from model.runtime.devices import resolve_device
 from model.runtime.precision import PRECISIONS
 
@@ -31,7 +32,7 @@ class P3MNetMatter(Matter):
     size_multiple = 32
 
     def __init__(self, weights: str | Path, device: str = "auto", *, precision: str = "mixed",
-                 cuda_graph: bool = True, compile: str | None = None) -> None:
+                 cuda_graph: bool = True, compile: str | None = None, arch: str | None = None) -> None:
         from model.p3mnet.checkpoint import load_p3mnet  # raises CheckpointError (a P3MError) for a bad file
 
         if precision not in PRECISIONS:
@@ -42,6 +43,14 @@ class P3MNetMatter(Matter):
         self.uses_every_core = self.device == "cpu"     # heavy enough on the CPU to keep every core busy
         self.weights = Path(weights).expanduser()
         self.net = load_p3mnet(self.weights, device=self.device)
+        self.arch = getattr(self.net, "arch", "r34")     # a stand-in network (tests) is taken as R34
+        if arch is not None and self.arch != arch:
+            raise P3MError(f"{self.weights} holds P3M-Net {self.arch}, not {arch}",
+                           f"use --model p3mnet-{self.arch} (or --model p3mnet, which takes any variant)")
+        self.title = {"r34": "R34", "vitae-s": "ViTAE-S", "swin-t": "Swin-T"}[self.arch]
+        # Swin-T pads inputs under 256 px a side to its smallest window-valid size: a pipeline size under it
+        # would mostly compute padding (model/p3mnet/network.py MIN_SIDE).
+        self.min_size = MIN_SIDE[self.arch]
         # channels_last: faster convolutions on the CPU, the same fused alpha.
         self._memory_format = torch.channels_last if self.device == "cpu" else torch.contiguous_format
         self.net.to(memory_format=self._memory_format)
@@ -89,7 +98,7 @@ class P3MNetMatter(Matter):
 
     def describe(self) -> str:
         where = f"cuda, {self.fast.precision}" if self.fast is not None else self.device
-        return f"P3M-Net R34 on {where} ({self.weights.name})"
+        return f"P3M-Net {self.title} on {where} ({self.weights.name})"
 
     def close(self) -> None:
         self.net = None  # frees GPU memory once the last frame referencing it is gone

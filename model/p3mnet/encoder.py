@@ -7,7 +7,9 @@ from torch import Tensor, nn
 
 
 class EncoderFeatures(NamedTuple):
-    """Encoder outputs for an N×3×H×W input, plus the max-pool indices the matting decoder unpools with."""
+    """Encoder outputs for an N×3×H×W input, plus the max-pool indices the matting decoder unpools with.
+
+    Every variant's encoder gives these six maps (widths here for R34; ViTAE-S and Swin-T in their modules)."""
 
     e0: Tensor  # stem, 64 × H
     e0p: Tensor  # stem after the first pool, 64 × H/2
@@ -15,7 +17,7 @@ class EncoderFeatures(NamedTuple):
     e2: Tensor  # layer2, 128 × H/8
     e3: Tensor  # layer3, 256 × H/16
     e4: Tensor  # layer4, 512 × H/32
-    pool_indices: tuple[Tensor, Tensor, Tensor, Tensor, Tensor]  # id0..id4, from the pools before e0p..e4
+    pool_indices: tuple[Tensor, Tensor, Tensor, Tensor, Tensor]  # id0..id4: the pools to H/2, H/4 ... H/32
 
 
 class BasicBlock(nn.Module):

@@ -13,25 +13,32 @@ import torch
 from model.p3mnet.network import SIZE_MULTIPLE, P3MNet
 
 MAX_SIDE = 1600  # the official MAX_SIZE_H / MAX_SIZE_W, applied per axis
+SMALL_SIDE = 512  # IJCV, Swin-T on single images: a smaller side is upscaled to this, one pass (SPEC §7.4)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 Strategy = Literal["resize", "hybrid"]
 
 
 def infer_image(
-    net: P3MNet, rgb: np.ndarray, strategy: Strategy = "resize", device: str | torch.device | None = None
+    net: P3MNet, rgb: np.ndarray, strategy: Strategy = "resize", device: str | torch.device | None = None,
+    samples: bool = False,
 ) -> np.ndarray:
     """Alpha matte (H×W float32 in [0, 1]) of an H×W×3 uint8 RGB image, by the official strategy.
 
     "resize": one pass at half size, the network's fused alpha upsampled. "hybrid": the trimap from a
     half-size pass, the local alpha from a full-size pass (both capped at 1600 px per side). The input
-    goes to `device` (default: the net's); the net is not moved.
+    goes to `device` (default: the net's); the net is not moved. `samples`: the official code's rule for single
+    images (not datasets): Swin-T on an image under 512 px a side runs once, upscaled (SPEC §7.4).
     """
     _check_rgb(rgb)
     if strategy not in ("resize", "hybrid"):
         raise ValueError(f"unknown strategy {strategy!r}: use 'resize' or 'hybrid'")
     h, w = rgb.shape[:2]
     device = next(net.parameters()).device if device is None else torch.device(device)
+    if samples and getattr(net, "arch", "r34") == "swin-t" and min(h, w) < SMALL_SIDE:
+        scale = max(SMALL_SIDE / h, SMALL_SIDE / w)
+        size = tuple(min(MAX_SIDE, _floor32(int(side * scale))) for side in (h, w))
+        return resize_bilinear(_run(net, rgb, size, device).fused_alpha, (h, w)).astype(np.float32)
     if strategy == "resize":
         out = _run(net, rgb, network_size(h, w, 0.5), device)
         alpha = resize_bilinear(out.fused_alpha, (h, w))

@@ -1,5 +1,6 @@
 """P3M-Net's fast inference path: BatchNorm folded into the convolutions, channels_last, reduced precision,
 and on CUDA the whole forward replayed from one CUDA graph per input shape (model/runtime/graphs.py).
+Every variant (R34, ViTAE-S, Swin-T) takes this one path: encoder, semantic decoder, matting decoder, fusion.
 
 Precision (CUDA; the CPU fallback is always float32; measurements in bench/RESULTS.md):
 
@@ -25,7 +26,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from model.p3mnet.network import P3MNet, check_input_size, fuse
+from model.p3mnet.network import MIN_SIDE, P3MNet, check_input_size, fuse, pad_to_min_side
 from model.runtime.graphs import GraphedFunction
 from model.runtime.precision import PRECISIONS
 
@@ -167,6 +168,7 @@ class FastP3MNet:
     def forward(self, x: Tensor) -> Tensor:
         """The eager forward (no graph): N×3×H×W normalised → N×1×H×W float32 fused alpha in [0, 1]."""
         check_input_size(x)
+        x, (h, w) = pad_to_min_side(x, MIN_SIDE[self.net.arch])     # Swin-T under 256 px: cropped back below
         x = x.to(self.device, self.front, memory_format=torch.channels_last)
         with torch.inference_mode(), self._precision_flags():
             f = self.net.encoder(x)
@@ -178,7 +180,7 @@ class FastP3MNet:
                 semantic = semantic._replace(d4=semantic.d4.to(low), d3=semantic.d3.to(low),
                                              d2=semantic.d2.to(low), d1=semantic.d1.to(low))
             local_alpha = self.net.matting_decoder(f, semantic)
-            return fuse(semantic.logits.float(), local_alpha.float()).clamp_(0.0, 1.0)
+            return fuse(semantic.logits.float(), local_alpha.float())[..., :h, :w].clamp_(0.0, 1.0)
 
     def reset(self) -> None:
         """Drop the captured graphs (frees their memory)."""

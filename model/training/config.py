@@ -12,6 +12,7 @@ from model.settings import PRESETS_DIR, ConfigError, Settings
 
 log = logging.getLogger(__name__)
 STRATEGIES = ("resize", "hybrid")
+ARCHS = ("r34", "vitae-s", "swin-t")  # model/p3mnet/variants.py (torch-free here)
 _MINIMUM: dict[str, float] = {
     "epochs": 1, "batch_size": 1, "workers": 0, "out_size": 32, "save_every": 1, "keep_checkpoints": 0,
     "val_every": 0, "steps_per_epoch": 1, "val_max_images": 1,
@@ -26,7 +27,8 @@ class TrainConfigError(ConfigError):
 class TrainConfig(Settings):
     """Everything a training run needs; defaults are the official setting (scripts/train.sh, core/config.py)."""
 
-    CHOICES: ClassVar[Mapping[str, tuple[str, ...]]] = {"device": ("auto", "cpu", "cuda"), "val_strategy": STRATEGIES}
+    CHOICES: ClassVar[Mapping[str, tuple[str, ...]]] = {"device": ("auto", "cpu", "cuda"), "val_strategy": STRATEGIES,
+                                                       "arch": ARCHS}
     RANGES: ClassVar[Mapping[str, tuple[float, float]]] = {k: (v, math.inf) for k, v in _MINIMUM.items()}
     PRESETS_DIR: ClassVar[Path | None] = PRESETS_DIR
     Error: ClassVar[type[ConfigError]] = TrainConfigError
@@ -44,7 +46,8 @@ class TrainConfig(Settings):
     seed: int = 0                      # model init, data order and augmentation
     device: str = "auto"               # auto | cpu | cuda
     amp: bool = True                   # float16 autocast + GradScaler on CUDA (always off on CPU)
-    pretrained: str | None = None      # ImageNet ResNet-34 state_dict for the encoder (else random init)
+    arch: str = "r34"                  # the P3M-Net variant: r34 | vitae-s | swin-t
+    pretrained: str | None = None      # ImageNet backbone of that variant for the encoder (else random init)
     init_weights: str | None = None    # start from a P3M-Net checkpoint instead (fine-tuning)
     resume: str | None = None          # a checkpoint written by `p3m train` (or its folder: the latest)
     steps_per_epoch: int | None = None  # cap on batches per epoch (quick runs); None: the whole set

@@ -33,6 +33,7 @@ from model.p3mnet.checkpoint import CheckpointError, _read_torch, load_p3mnet, s
 from model.p3mnet.inference import infer_image
 from model.p3mnet.network import P3MNet
 from model.runtime.devices import resolve_device
+from model.training.backbones import load_transformer_backbone
 from model.training.config import STRATEGIES, TrainConfig, TrainConfigError
 from model.training.data import (
     Augment,
@@ -119,7 +120,7 @@ class Trainer:
                 self.val_samples = list_samples(find_layout(config.val_dir))[: config.val_max_images]
 
         torch.manual_seed(config.seed)
-        self.net = P3MNet()
+        self.net = P3MNet(config.arch)
         self.start_epoch, self.steps = 1, 0
         resume = resolve_resume(config.resume) if config.resume else None
         if resume is None:
@@ -226,7 +227,11 @@ class Trainer:
         cfg = self.config
         if cfg.init_weights is not None:
             with _field("init_weights"):
-                self.net.load_state_dict(load_p3mnet(cfg.init_weights).state_dict())
+                start = load_p3mnet(cfg.init_weights)
+                if start.arch != self.net.arch:
+                    raise CheckpointError(f"{cfg.init_weights} holds P3M-Net {start.arch}, not {self.net.arch}",
+                                          f"train with arch: {start.arch}, or give {self.net.arch} weights")
+                self.net.load_state_dict(start.state_dict())
             self.echo(f"init: P3M-Net weights from {cfg.init_weights}")
         elif cfg.pretrained is not None:
             if not Path(cfg.pretrained).is_file():
@@ -234,7 +239,10 @@ class Trainer:
                                "download r34mp_pretrained_imagenet.pth.tar (see README) or torchvision's resnet34 "
                                "weights, or set pretrained to null for a random encoder")
             with _field("pretrained"):
-                load_imagenet_encoder(self.net, cfg.pretrained)
+                if self.net.arch == "r34":
+                    load_imagenet_encoder(self.net, cfg.pretrained)
+                else:
+                    load_transformer_backbone(self.net, cfg.pretrained, self.net.title)
             self.echo(f"init: ImageNet encoder from {cfg.pretrained}")
         else:
             log.warning("no pretrained encoder: P3M-Net starts from random weights, which trains far worse "
