@@ -6,6 +6,17 @@ import pytest
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_installed_models(tmp_path_factory) -> Path:
+    """An empty P3M_HOME for the whole run (subprocesses inherit it): no test sees or changes the models a
+    developer installed with `p3m models`; a test that installs some sets its own."""
+    import os
+
+    home = tmp_path_factory.mktemp("p3m_home")
+    os.environ["P3M_HOME"] = str(home)
+    return home
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     """`../shared` (data and parity vectors); skipped only where it is absent, as in a user's clone."""

@@ -6,18 +6,19 @@ name from a small registry, which tests extend with their own doubles through `r
 P3M-Net's matter lives in model/matters/p3mnet.py: it loads torch, which this module and the bundled
 model do not.
 
-Where `auto` looks for P3M-Net weights: `$XDG_CONFIG_HOME/p3m-stream/p3mnet.pth`, or
-`~/.config/p3m-stream/p3mnet.pth` when XDG_CONFIG_HOME is unset.
+What `auto` picks (model/matters/auto.py): the best P3M-Net installed by `p3m models`, else weights at the old
+location `$XDG_CONFIG_HOME/p3m-stream/p3mnet.pth` (or `~/.config/...`), else the bundled MediaPipe model.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from model.errors import P3MError
+from model.matters import auto
 from model.matters.base import Matter
 from model.matters.selfie import MediaPipeMatter
+from model.zoo.store import legacy_weights_path
 
 # name -> factory(weights, device) -> Matter
 MatterFactory = Callable[[Path | None, str, str], Matter]   # (weights, device, precision)
@@ -38,9 +39,8 @@ def matter_names() -> list[str]:
 
 
 def default_weights_path() -> Path:
-    """Where `auto` looks for a P3M-Net checkpoint: $XDG_CONFIG_HOME (or ~/.config)/p3m-stream/p3mnet.pth."""
-    config = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
-    return Path(config) / "p3m-stream" / "p3mnet.pth"
+    """The old place `auto` looks for a P3M-Net checkpoint: $XDG_CONFIG_HOME (or ~/.config)/p3m-stream/p3mnet.pth."""
+    return legacy_weights_path()
 
 
 def make_matter(name: str = "auto", weights: str | Path | None = None, device: str = "auto", *,
@@ -48,24 +48,31 @@ def make_matter(name: str = "auto", weights: str | Path | None = None, device: s
     """The matter called `name`; `auto` is P3M-Net when weights are given or found, else MediaPipe.
     `precision` is P3M-Net's on CUDA (model/runtime/precision.py); another model refuses any but the default."""
     if name == "auto":
-        if weights is None and default_weights_path().is_file():
-            weights = default_weights_path()
-        name = "p3mnet" if weights is not None else "mediapipe"
+        name, weights = auto.choose(Path(weights) if weights is not None else None)
+    elif weights is None:
+        weights = auto.installed_weights(name)      # `--model p3mnet-vitae-s` runs the installed one
     if name not in _REGISTRY:
         raise P3MError(f"unknown model {name!r}", f"use one of: {', '.join(matter_names())}")
-    if name != "p3mnet" and precision != "mixed":
+    if not name.startswith("p3mnet") and precision != "mixed":
         raise P3MError(f"precision {precision} is a P3M-Net setting; the model here is {name}",
                        "drop --precision, or give P3M-Net weights")
     return _REGISTRY[name](Path(weights) if weights is not None else None, device, precision)
 
 
-def _p3mnet(weights: Path | None, device: str, precision: str) -> Matter:
+def _p3mnet(weights: Path | None, device: str, precision: str, arch: str | None = None) -> Matter:
     if weights is None:
         raise P3MError("P3M-Net needs weights",
-                       f"give --weights PATH, or put a checkpoint at {default_weights_path()}")
+                       f"give --weights PATH, or install one: {auto.DOWNLOAD_HINT.split(': ')[-1]}")
     from model.matters.p3mnet import P3MNetMatter  # deferred: it loads torch
 
-    return P3MNetMatter(weights, device, precision=precision)
+    return P3MNetMatter(weights, device, precision=precision, arch=arch)
+
+
+def _p3mnet_variant(arch: str) -> MatterFactory:
+    """`p3mnet-<arch>`: P3M-Net whose weights must be that variant's (`p3mnet` takes any, told by its keys)."""
+    def factory(weights: Path | None, device: str, precision: str) -> Matter:
+        return _p3mnet(weights, device, precision, arch)
+    return factory
 
 
 def _mediapipe(variant: str) -> MatterFactory:
@@ -81,6 +88,10 @@ def _mediapipe(variant: str) -> MatterFactory:
 
 
 register_matter("p3mnet", _p3mnet)
+
+
+for _arch in ("r34", "vitae-s", "swin-t"):     # model/p3mnet/variants.py ARCHS, without importing torch here
+    register_matter(f"p3mnet-{_arch}", _p3mnet_variant(_arch))
 
 
 register_matter("mediapipe", _mediapipe("auto"))

@@ -1,8 +1,10 @@
-"""Loading and saving P3M-Net R34 weights in the official checkpoint format (SPEC §5, §10).
+"""Loading and saving P3M-Net weights (R34, ViTAE-S, Swin-T) in the official checkpoint format (SPEC §5, §6, §10).
 
-The official state_dict has 713 entries: every encoder tensor twice (`resnet.*` and its aliases
-`encoder0..4.*`, which share storage in the official model) and the unused `resnet.fc.*`. Our modules
-have clearer names; `OFFICIAL_LAYOUT` below is the one place that maps official names to ours.
+The variant is recognised from the keys (variants.py). The official R34 state_dict has 713 entries: every
+encoder tensor twice (`resnet.*` and its aliases `encoder0..4.*`, which share storage in the official model)
+and the unused `resnet.fc.*`; ViTAE-S has 808, Swin-T 480. Our modules have clearer names; layouts.py is the
+one place that maps official names to ours. ViTAE-S's Performer features are not in official checkpoints:
+ours carry them (`encoder.layers.0.NC.{0,1}.attn.w`), and a checkpoint without them gets fixed-seed ones.
 
 Alias policy: a .pth must hold both names (strict, as the official loader); a .safetensors file may hold
 either or both (safetensors cannot store a shared tensor twice). Where both are present they must be equal.
@@ -19,39 +21,18 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from model.errors import P3MError
+from model.p3mnet.layouts import is_optional, official_layout
 from model.p3mnet.network import P3MNet
-
-# (official prefix, our prefix), in the official state_dict order. Rows after the first whose "ours" falls
-# inside the encoder are the official aliases of `resnet.*` (same tensors, second name).
-OFFICIAL_LAYOUT: tuple[tuple[str, str], ...] = (
-    ("resnet.", "encoder."),
-    ("encoder0.0.", "encoder.conv1."),
-    ("encoder0.1.", "encoder.bn1."),
-    ("encoder1.0.", "encoder.layer1."),
-    ("encoder2.", "encoder.layer2."),
-    ("encoder3.", "encoder.layer3."),
-    ("encoder4.", "encoder.layer4."),
-    *((f"tfi_{i}.", f"matting_decoder.tfi{i}.") for i in (3, 2, 1, 0)),
-    *((f"sbfi_{i}.", f"matting_decoder.sbfi{i}.") for i in (2, 1, 0)),
-    *((f"dbfi_{i}.", f"semantic_decoder.dbfi{i}.") for i in (2, 1, 0)),
-    *((f"decoder{i}_g.", f"semantic_decoder.stage{i}.") for i in (4, 3, 2, 1, 0)),
-    *((f"decoder{i}_l.", f"matting_decoder.stage{i}.") for i in (4, 3, 2, 1, 0)),
-    ("decoder_final_l.", "matting_decoder.final."),
-)
-
+from model.p3mnet.safety import CheckpointError, check_checkpoint_file, check_tensor_values
 
 _SHOW = 5  # how many key names an error message lists
 
 
-class CheckpointError(P3MError):
-    """A checkpoint that cannot be read, is unsafe, or does not fit P3M-Net R34."""
-
-
 def official_state_dict(net: P3MNet) -> dict[str, Tensor]:
-    """The net's weights under the official names: 713 entries in the official order, aliases sharing tensors."""
+    """The net's weights under the official names, in the official order (R34: 713 entries, aliases sharing
+    tensors; ViTAE-S: the 808 official ones and the two Performer feature matrices; Swin-T: 480)."""
     ours = net.state_dict()
-    return {official: ours[mine] for official, mine in _key_pairs(ours)}
+    return {official: ours[mine] for official, mine in _key_pairs(ours, net.arch)}
 
 
 def save_official(net: P3MNet, path: str | os.PathLike) -> None:
@@ -59,19 +40,25 @@ def save_official(net: P3MNet, path: str | os.PathLike) -> None:
     (there without the `encoder0..4.*` aliases, since safetensors cannot store shared tensors)."""
     state = official_state_dict(net)
     if Path(path).suffix == ".safetensors":
-        aliases = _alias_map(_key_pairs(net.state_dict()))
+        aliases = _alias_map(_key_pairs(net.state_dict(), net.arch))
         save_file({k: v.contiguous() for k, v in state.items() if k not in aliases}, os.fspath(path))
     else:
         torch.save({"state_dict": state}, path)
 
 
 def load_p3mnet(path: str | os.PathLike, device: str | torch.device = "cpu") -> P3MNet:
-    """Build P3M-Net R34 from a checkpoint (official `{'state_dict': ...}`, bare, `module.`-prefixed or
+    """Build the P3M-Net variant a checkpoint holds (official `{'state_dict': ...}`, bare, `module.`-prefixed or
     .safetensors) and return it in eval mode on `device`. Raises CheckpointError on any problem."""
+    from model.p3mnet.variants import detect_arch
+
     path = Path(path)
     is_safetensors = path.suffix == ".safetensors"
     state = _read_safetensors(path) if is_safetensors else _read_torch(path)
-    net = P3MNet()
+    try:
+        arch = detect_arch(state)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e.message}", e.hint) from None
+    net = P3MNet(arch)
     load_official(net, state, source=str(path), aliases_optional=is_safetensors)
     return net.to(device).eval()
 
@@ -81,7 +68,7 @@ def load_official(
 ) -> None:
     """Strictly load an official-format state_dict into `net`; errors name keys by their official names."""
     ours = net.state_dict()
-    pairs = _key_pairs(ours)
+    pairs = _key_pairs(ours, net.arch)
     expected = {official: ours[mine] for official, mine in pairs}
     aliases = _alias_map(pairs)  # alias name -> resnet.* name
 
@@ -92,13 +79,14 @@ def load_official(
             f"({_names(bad)})",
             "expected a state_dict of tensors",
         )
-    missing = [k for k in expected if k not in state]
+    missing = [k for k in expected if k not in state and not is_optional(k)]
     if aliases_optional:
         partner = {**aliases, **{v: k for k, v in aliases.items()}}
         missing = [k for k in missing if partner.get(k) not in state]
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:
-        raise _mismatch_error(source, missing, unexpected, len(state), len(expected))
+        n_official = sum(not is_optional(k) for k in expected)
+        raise _mismatch_error(source, missing, unexpected, len(state), n_official, net.title)
     wrong_shape = [k for k in state if state[k].shape != expected[k].shape]
     if wrong_shape:
         details = ", ".join(
@@ -107,8 +95,9 @@ def load_official(
         raise CheckpointError(
             f"{source}: {_count(wrong_shape, 'tensor')} {'has' if len(wrong_shape) == 1 else 'have'} the wrong shape "
             f"({details}{_more(wrong_shape)})",
-            "expected the official P3M-Net ResNet-34 shapes (SPEC §5)",
+            f"expected the official P3M-Net {net.title} shapes (SPEC §5, §6)",
         )
+    check_tensor_values(state, expected, source)
     for alias, canonical in aliases.items():
         a, c = state.get(alias), state.get(canonical)
         if a is not None and c is not None and not _same(a, c):
@@ -118,14 +107,22 @@ def load_official(
             )
 
     to_ours = dict(pairs)  # an alias and its original name map to the same tensor of ours (checked equal above)
-    net.load_state_dict({to_ours[k]: v for k, v in state.items()}, strict=True)
+    kept = {mine: ours[mine] for official, mine in pairs if is_optional(official) and official not in state}
+    net.load_state_dict({**kept, **{to_ours[k]: v for k, v in state.items()}}, strict=True)
+    changed = getattr(net.encoder, "altered_fixed_buffers", lambda: [])()
+    if changed:
+        raise CheckpointError(
+            f"{source}: {_count(changed, 'fixed buffer')} differ from what the architecture defines "
+            f"({_names(changed)})",
+            "the checkpoint was edited or corrupted; re-export it from the model",
+        )
 
 
-def _key_pairs(ours: dict[str, Tensor]) -> list[tuple[str, str]]:
-    """(official key, our key) for every official entry, in the official order."""
+def _key_pairs(ours: dict[str, Tensor], arch: str) -> list[tuple[str, str]]:
+    """(official key, our key) for every official entry of variant `arch`, in the official order."""
     return [
         (official + key[len(mine):], key)
-        for official, mine in OFFICIAL_LAYOUT
+        for official, mine in official_layout(arch)
         for key in ours
         if key.startswith(mine)
     ]
@@ -186,6 +183,7 @@ def _read_safetensors(path: Path) -> dict[str, Tensor]:
 
 
 def _head(path: Path) -> bytes:
+    check_checkpoint_file(path)     # before open(): a FIFO would block it, a zip bomb would fill memory
     try:
         with open(path, "rb") as f:
             return f.read(64)
@@ -225,16 +223,17 @@ def _same(a: Tensor, b: Tensor) -> bool:
     return shares or bool(torch.equal(a, b))
 
 
-def _mismatch_error(source: str, missing: list[str], unexpected: list[str], n_found: int, n_expected: int):
+def _mismatch_error(source: str, missing: list[str], unexpected: list[str], n_found: int, n_expected: int,
+                    title: str = "R34"):
     if n_found and len(unexpected) == n_found:
-        vitae = any(k.startswith(("encoder.layers.", "decoder.")) for k in unexpected)
+        other = _variant_of(unexpected)
         return CheckpointError(
-            f"{source}: not a P3M-Net ResNet-34 checkpoint: none of its {n_found} keys belong to it "
+            f"{source}: not a P3M-Net {title} checkpoint: none of its {n_found} keys belong to it "
             f"({len(missing)} of {n_expected} missing, e.g. {_names(missing)}; "
             f"{len(unexpected)} unexpected, e.g. {_names(unexpected)})",
-            "this looks like the ViTAE-S variant, which is not supported yet"
-            if vitae
-            else "pass the official P3M-Net R34 checkpoint (p3mnet_pretrained_on_p3m10k.pth)",
+            f"this is a P3M-Net {other} checkpoint: use it as that variant (e.g. --model p3mnet)"
+            if other
+            else f"pass an official P3M-Net {title} checkpoint or one saved by `p3m train`",
         )
     parts = []
     if missing:
@@ -242,9 +241,20 @@ def _mismatch_error(source: str, missing: list[str], unexpected: list[str], n_fo
     if unexpected:
         parts.append(f"{_count(unexpected, 'unexpected key')} ({_names(unexpected)})")
     return CheckpointError(
-        f"{source}: does not match P3M-Net R34: " + "; ".join(parts),
-        f"expected exactly the {n_expected} entries of the official ResNet-34 state_dict (SPEC §5)",
+        f"{source}: does not match P3M-Net {title}: " + "; ".join(parts),
+        f"expected exactly the {n_expected} entries of the official {title} state_dict (SPEC §5, §6)",
     )
+
+
+def _variant_of(keys: list[str]) -> str | None:
+    """The title of the P3M-Net variant these keys belong to, if any."""
+    from model.p3mnet.network import ARCH_TITLES
+    from model.p3mnet.variants import detect_arch
+
+    try:
+        return ARCH_TITLES[detect_arch(keys)]
+    except CheckpointError:
+        return None
 
 
 def _names(keys: list[str]) -> str:

@@ -123,12 +123,12 @@ def test_wrong_architecture_is_named(shared):
     state = {e["key"]: torch.zeros(e["shape"], dtype=getattr(torch, e["dtype"])) for e in vitae}
     with pytest.raises(CheckpointError, match=r"not a P3M-Net ResNet-34 checkpoint: none of its 808 keys") as err:
         load_official(P3MNet(), state)
-    assert "713 of 713 missing" in str(err.value) and "ViTAE" in err.value.hint
+    assert "713 of 713 missing" in str(err.value) and "ViTAE-S checkpoint" in err.value.hint
 
 
 def test_wrong_architecture_file(tmp_path):
     torch.save(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8)).state_dict(), tmp_path / "o.pth")
-    with pytest.raises(CheckpointError, match=r"o\.pth: not a P3M-Net ResNet-34 checkpoint: none of its 7 keys"):
+    with pytest.raises(CheckpointError, match=r"o\.pth: not a P3M-Net checkpoint: none of its 7 keys marks a variant"):
         load_p3mnet(tmp_path / "o.pth")
 
 
