@@ -13,12 +13,46 @@ import yaml
 from model.errors import P3MError
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"   # the YAML presets of every job
+MAX_YAML_BYTES = 64 * 1024      # a preset is a few dozen lines; anything larger is not one
 S = TypeVar("S", bound="Settings")
 _TYPES: dict[str, type | tuple[type, ...]] = {"int": int, "float": (int, float), "bool": bool, "str": str}
 
 
 class ConfigError(P3MError):
     """A configuration field is unknown or has an invalid value."""
+
+
+class RefusedYAML(yaml.YAMLError):
+    """Valid YAML that a configuration may not use (aliases, a repeated key, too much text)."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases (`*name`: nested ones expand a few lines into gigabytes, a "billion
+    laughs") and a key given twice in one mapping (the second would silently win)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise RefusedYAML(f"line {event.start_mark.line + 1}: aliases (*{event.anchor}) are not allowed")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool):
+                continue                  # an odd key (a list...): SafeLoader's own checks report it
+            if key in seen:
+                raise RefusedYAML(f"line {key_node.start_mark.line + 1}: {key!r} is given twice")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml_text(text: str) -> Any:
+    """YAML from text; RefusedYAML for aliases, a repeated key or over MAX_YAML_BYTES, else yaml.YAMLError."""
+    if len(text) > MAX_YAML_BYTES:
+        raise RefusedYAML(f"over the {MAX_YAML_BYTES} characters a configuration may have")
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 @dataclass(frozen=True)
@@ -47,8 +81,9 @@ class Settings:
         """Defaults, then the YAML file (a path or a preset name), then the overrides that are not None."""
         config = cls()
         if path is not None:
+            values = cls.read_yaml(path)          # its errors name the file already
             try:
-                config = config.replace(**cls.read_yaml(path))
+                config = config.replace(**values)
             except ConfigError as e:
                 raise cls.Error(f"{path}: {e.message}", e.hint) from None
         return config.replace(**{k: v for k, v in overrides.items() if v is not None})
@@ -58,19 +93,42 @@ class Settings:
         """A YAML mapping from a file, or from `PRESETS_DIR/<name>.yaml` when `path` names a preset."""
         p = Path(path)
         preset = cls.PRESETS_DIR / f"{path}.yaml" if cls.PRESETS_DIR else None
-        if not p.exists() and preset is not None and preset.exists():
-            p = preset
-        if not p.is_file():
-            names = ", ".join(cls.presets())
-            raise cls.Error(f"config file not found: {path}",
-                            f"give a YAML file or a preset name ({names})" if names else "give a YAML file")
+        names = ", ".join(cls.presets())
+        choices = f"give a YAML file or a preset name ({names})" if names else "give a YAML file"
         try:
-            data = yaml.safe_load(p.read_text()) or {}
+            if not p.exists() and preset is not None and preset.exists():
+                p = preset
+            if p.is_dir():
+                raise cls.Error(f"config {path} is a folder, not a YAML file", choices)
+            if p.exists() and not p.is_file():
+                raise cls.Error(f"config {path} is not a regular file", choices)
+            if not p.is_file():
+                raise cls.Error(f"config file not found: {path}", choices)
+            with p.open("rb") as f:        # bounded: a huge file (or /dev/zero) is refused, not read whole
+                raw = f.read(MAX_YAML_BYTES + 1)
+            text = raw.decode("utf-8")
+        except OSError as e:
+            raise cls.Error(f"cannot read config {path}: {e.strerror or e}",
+                            "check the file's permissions (and its folders')") from None
+        except UnicodeDecodeError:
+            raise cls.Error(f"{p}: not a text file", choices) from None
+        try:
+            data = load_yaml_text(text) or {}
+        except RefusedYAML as e:
+            raise cls.Error(f"{p}: refused ({e})", "write each option once, as plain values (no &anchors or "
+                            "*aliases)") from None
         except yaml.YAMLError as e:
             raise cls.Error(f"{p}: not valid YAML ({str(e).splitlines()[0]})", "fix the file's syntax") from None
         if not isinstance(data, dict):
             raise cls.Error(f"{p}: expected a mapping of option: value", f"valid options: {cls.field_names()}")
-        return {str(k).replace("-", "_"): v for k, v in data.items()}
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            name = str(key).replace("-", "_")
+            if name in values:              # `infer-size` and `infer_size` are one option
+                raise cls.Error(f"{p}: refused ({name} is given twice, as {key!r} and another spelling)",
+                                "write each option once")
+            values[name] = value
+        return values
 
     @classmethod
     def presets(cls) -> list[str]:

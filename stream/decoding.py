@@ -8,15 +8,19 @@ frames upright (flips are not applied).
 """
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
+import os
 from collections.abc import Iterator
+from fractions import Fraction
 from typing import Any
 
 import av
 import numpy as np
 
 from model.errors import P3MError
+from model.imageio import MAX_PIXELS
 from stream.ffmpeg import error_reason, open_input, stream_fps
 
 log = logging.getLogger(__name__)
@@ -48,6 +52,7 @@ class VideoReader:
                  options: dict[str, str] | None = None, hwaccel: Any = None, thread_type: str = "AUTO",
                  size: tuple[int, int] | None = None, reconnects: bool = False) -> None:
         self.name, self.reconnects = name or spec, reconnects
+        _check_y4m_header(spec, self.name)
         try:
             self.container = open_input(spec, format=format, options=options, hwaccel=hwaccel)
         except (av.FFmpegError, OSError) as e:
@@ -75,12 +80,18 @@ class VideoReader:
         self.stream = self.container.streams.video[0]
         self.stream.thread_type = thread_type
         ctx = self.stream.codec_context
+        if ctx is None:              # FFmpeg has no decoder for it (a damaged header can name any codec)
+            raise P3MError(f"{self.name}: its video stream names a codec FFmpeg cannot decode",
+                           "the file may be damaged")
         self._coded = (ctx.width, ctx.height)
         if not ctx.width or not ctx.height:
             raise P3MError(f"cannot read the video size of {self.name}", "the file may be damaged")
+        _check_size(ctx.width, ctx.height, self.name)
         self.damaged = 0                 # packets the decoder rejected (skipped, with a warning)
         self.count = 0                   # frames handed out so far
-        self._frames = self._decode()
+        self.missing = MissingFrames()   # packets that gave no frame: counted, with their times
+        self._reordered = False
+        self._frames = self._in_time_order(self._decode())
         try:
             self._first = next(self._frames, None)
         except (av.FFmpegError, OSError) as e:     # only an input that reconnects raises these
@@ -118,6 +129,8 @@ class VideoReader:
                 return
             if packet is None:
                 return
+            if packet.size:
+                self.missing.sent(packet.pts)
             try:
                 frames = packet.decode()
             except av.InvalidDataError as e:
@@ -139,6 +152,36 @@ class VideoReader:
         except av.FFmpegError:
             return
 
+    def _in_time_order(self, frames: Iterator[av.VideoFrame]) -> Iterator[av.VideoFrame]:
+        """The decoded frames (in the decoder's order, which is display order) with their presentation times
+        in rising order: where a container stores no presentation times (AVI with B-frames), FFmpeg's guesses
+        come out in decode order, so each frame takes the earliest time among the next few (the decoder's
+        reorder depth). Frames with times that already rise keep them; each time is matched to a packet."""
+        window: list[av.VideoFrame] = []
+        times: list[int] = []
+        depth: int | None = None
+        for frame in frames:
+            if depth is None:              # known once the decoder has seen the stream
+                depth = min(16, max(0, int(getattr(self.stream.codec_context, "reorder_depth", 0) or 0)))
+            window.append(frame)
+            if frame.pts is not None:
+                heapq.heappush(times, frame.pts)
+            if len(window) > depth:
+                yield self._timed(window.pop(0), times)
+        while window:
+            yield self._timed(window.pop(0), times)
+
+    def _timed(self, frame: av.VideoFrame, times: list[int]) -> av.VideoFrame:
+        if frame.pts is not None:
+            earliest = heapq.heappop(times)
+            if earliest != frame.pts and not self._reordered:
+                self._reordered = True
+                log.info("%s: timestamps come in decode order (an AVI with B-frames?): each frame takes the "
+                         "presentation time in order", self.name)
+            frame.pts = earliest
+        self.missing.received(frame.pts)
+        return frame
+
     def __iter__(self) -> Iterator[tuple[np.ndarray, av.VideoFrame]]:
         """(RGB image, the decoded frame for its times) pairs; iterate once. Warns at the end what was lost."""
         frames = self._frames if self._first is None else itertools.chain([self._first], self._frames)
@@ -153,9 +196,18 @@ class VideoReader:
             self.count += 1
         if self.damaged > MAX_DAMAGE_WARNINGS:
             log.warning("%s: skipped %d damaged packets in all", self.name, self.damaged)
+        if self.missing.count:
+            log.warning("%s: %d input frame%s could not be decoded (%s): they are missing from the output, the "
+                        "others keep their times (the sound stays in sync)", self.name, self.missing.count,
+                        "s" if self.missing.count > 1 else "", self.missing.describe(self.time_base, self.fps))
         if self.frame_count and self.count < 0.9 * self.frame_count - 1:
             log.warning("%s: the input ended after %d of the %d frames its header announces: "
                         "it may be truncated", self.name, self.count, self.frame_count)
+
+    @property
+    def dropped(self) -> int:
+        """Input frames that never came out of the decoder (damaged or undecodable packets), so far."""
+        return self.missing.count
 
     def close(self) -> None:
         """Stop decoding and close the input; safe to call twice."""
@@ -163,3 +215,69 @@ class VideoReader:
             self._frames.close()
         finally:
             self.container.close()
+
+
+class MissingFrames:
+    """Packets sent to the decoder that never came back as a frame: how many, and when (their times)."""
+
+    def __init__(self) -> None:
+        self.packets = 0
+        self.frames = 0
+        self._waiting: set[int] = set()     # the times of packets whose frame has not come out (yet)
+
+    def sent(self, pts: int | None) -> None:
+        self.packets += 1
+        if pts is not None:
+            self._waiting.add(pts)
+
+    def received(self, pts: int | None) -> None:
+        self.frames += 1
+        self._waiting.discard(pts)
+
+    @property
+    def count(self) -> int:
+        return max(0, self.packets - self.frames)
+
+    def describe(self, time_base: Fraction, fps: Fraction) -> str:
+        """The missing frames' times as ranges ("at 1.20 s, 3.04-3.80 s"), or "times unknown"."""
+        times = sorted(self._waiting)
+        if not times:
+            return "times unknown"
+        runs: list[list[int]] = [[times[0], times[0]]]
+        step = max(1, round(1.5 / (fps * time_base)))      # neighbours: up to 1.5 frame durations apart
+        for pts in times[1:]:
+            if pts - runs[-1][1] <= step:
+                runs[-1][1] = pts
+            else:
+                runs.append([pts, pts])
+        seconds = lambda pts: f"{float(pts * time_base):.2f}"      # noqa: E731
+        shown = [f"at {seconds(a)} s" if a == b else f"{seconds(a)}-{seconds(b)} s" for a, b in runs[:5]]
+        return ", ".join(shown) + (f" and {len(runs) - 5} more" if len(runs) > 5 else "")
+
+
+def _check_size(width: int, height: int, name: str) -> None:
+    """P3MError for frames over model/imageio.py's MAX_PIXELS (before the first is decoded)."""
+    if width * height > MAX_PIXELS:
+        raise P3MError(f"{name} is {width}x{height}: over the limit of {MAX_PIXELS // 1_000_000} megapixels "
+                       "(8192x8192)", "scale it down first, e.g. ffmpeg -i in.mp4 -vf scale=3840:-2 out.mp4")
+
+
+def _check_y4m_header(spec: str, name: str) -> None:
+    """A YUV4MPEG2 file's declared size, checked before FFmpeg opens it: FFmpeg's frame-size arithmetic
+    overflows for huge ones and fails with an unrelated error ("Device or resource busy")."""
+    if not os.path.isfile(spec):
+        return                     # a URL, a device, a pipe: FFmpeg reports those (reading would take their data)
+    try:
+        with open(spec, "rb") as file:
+            header = file.read(256)
+    except OSError:
+        return
+    if not header.startswith(b"YUV4MPEG2 "):
+        return
+    fields = header.split(b"\n", 1)[0].split()[1:]
+    size = {f[:1]: f[1:] for f in fields if f[:1] in (b"W", b"H")}
+    try:
+        width, height = int(size[b"W"]), int(size[b"H"])
+    except (KeyError, ValueError):
+        raise P3MError(f"{name}: a YUV4MPEG2 header without a valid size", "the file is damaged") from None
+    _check_size(width, height, name)

@@ -2,10 +2,13 @@
 input is opened (timeouts for anything but a local file, RTSP over TCP)."""
 from __future__ import annotations
 
+import functools
 import os
 import re
+import threading
+from collections.abc import Callable
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeVar
 
 import av
 from av.container import InputContainer
@@ -14,7 +17,12 @@ from av.video.stream import VideoStream
 DEFAULT_FPS = Fraction(25)
 URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 PRINTF_FIELD = re.compile(r"%0?(\d*)d")
+T = TypeVar("T")
 INPUT_TIMEOUT_S = (10.0, 5.0)     # (open, read without a packet): a dead server or a stalled camera raises
+
+
+class Abandoned(Exception):
+    """`abandonable` gave up waiting because the caller was asked to stop."""
 
 
 def is_url(spec: str) -> bool:
@@ -55,4 +63,46 @@ def open_input(spec: str, *, format: str | None = None, options: dict[str, str] 
     if spec.lower().startswith(("rtsp://", "rtsps://")):
         options = {"rtsp_transport": "tcp", **(options or {})}    # UDP loses packets (grey smears) on busy links
     timeout = None if format is None and os.path.isfile(spec) else INPUT_TIMEOUT_S
-    return av.open(spec, "r", format=format, options=options or {}, timeout=timeout, **kwargs)
+    # metadata_errors: a tag that is not UTF-8 (a damaged or foreign file) must not stop the file opening
+    opened = functools.partial(av.open, spec, "r", format=format, options=options or {}, timeout=timeout,
+                               metadata_errors="replace", **kwargs)
+    if timeout is None or threading.current_thread() is not threading.main_thread():
+        return opened()
+    return abandonable(opened)
+
+
+def abandonable(open_thing: Callable[[], T], should_stop: Callable[[], bool] | None = None) -> T:
+    """`open_thing()` on a helper thread while this one waits in short joins, so that a stop gets through at
+    once instead of after FFmpeg's open timeout: Ctrl-C (a KeyboardInterrupt, main thread) or `should_stop()`
+    turning true (raises Abandoned). A result that arrives after the caller gave up is closed."""
+    result: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def run() -> None:
+        try:
+            thing = open_thing()
+        except BaseException as e:  # noqa: BLE001 - raised in the caller's thread
+            result["error"] = e
+            return
+        with lock:
+            if result.get("abandoned"):
+                thing.close()
+            else:
+                result["value"] = thing
+
+    thread = threading.Thread(target=run, name="p3m-open", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.05)
+            if should_stop is not None and should_stop() and thread.is_alive():
+                raise Abandoned("stopped while opening")
+    except BaseException:
+        with lock:
+            result["abandoned"] = True
+            if "value" in result:
+                result.pop("value").close()
+        raise
+    if "error" in result:
+        raise result["error"]
+    return result["value"]

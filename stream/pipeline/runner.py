@@ -64,6 +64,7 @@ class Stats:
     latencies: collections.deque = field(default_factory=lambda: collections.deque(maxlen=LATENCY_WINDOW))
     elapsed: float = 0.0               # seconds since run() started
     cancelled: bool = False
+    interrupted: bool = False          # a signal (Ctrl-C, SIGTERM) stopped it: the CLI exits 130
     frame_count: int | None = None     # the source's estimate, for progress bars
 
     def latency(self, q: float) -> float | None:
@@ -110,6 +111,11 @@ class Pipeline:
         self.queues = [queue_type(f"to {t}", self._queue_capacity(i), self._stop) for i, t in enumerate(targets)]
         self._started = False
         self._reported = 0             # stats.written at the last on_frame call
+        self.signalled = False         # set by cancel_on_signals
+        self.sink_state: str | None = None     # "closed", "interrupted" (finalised, kept) or "aborted" (removed)
+        for stage in self.stages:
+            if hasattr(stage, "should_stop"):  # a stage that works long between two frames looks at it meanwhile
+                stage.should_stop = lambda: self._stop.is_set()
 
     def _queue_capacity(self, i: int) -> int:
         """Frames the queue into stage `i` (or the sink) holds: `capacity`, offline at least two batches of
@@ -126,7 +132,11 @@ class Pipeline:
 
     def abort(self) -> None:
         """Stop without finalising (thread-safe, signal-safe): the sink removes its partial output and
-        `run()` raises Aborted once every thread has stopped."""
+        `run()` raises Aborted once every thread has stopped. Once the sink has finalised its output (a first
+        Ctrl-C), nothing is removed: the threads are only told to stop, and `run()` reports the kept output."""
+        if self.sink_state is not None:
+            self._stop.set()
+            return
         self._fail("user", Aborted("aborted: the partial output was removed",
                                    "a single Ctrl-C stops cleanly and keeps the frames done so far"))
 
@@ -169,7 +179,7 @@ class Pipeline:
             self._refresh(start)
         if interrupted:
             raise KeyboardInterrupt
-        if self._error is not None:
+        if self._error is not None and not (isinstance(self._error[1], Aborted) and self.sink_state != "aborted"):
             name, error = self._error
             if isinstance(error, P3MError):        # user-caused: keep the type the CLI prints cleanly
                 error.add_note(f"(in pipeline part '{name}')")
@@ -209,7 +219,8 @@ class Pipeline:
         self.stats.elapsed = time.perf_counter() - start
         self.stats.dropped = sum(q.dropped for q in self.queues)
         self.stats.queue_peaks = {q.name: q.peak for q in self.queues}
-        self.stats.cancelled = self._cancelled.is_set()
+        self.stats.cancelled = self._cancelled.is_set() or self.sink_state == "interrupted"
+        self.stats.interrupted = self.signalled
 
     # --- the threads -------------------------------------------------------------------------------------
 
@@ -298,23 +309,39 @@ class Pipeline:
         except Cancelled:
             pass
         except BaseException:
+            self.sink_state = "aborted"
             self.sink.abort()
             raise
         if self._error is not None:
+            self.sink_state = "aborted"
             self.sink.abort()               # something upstream failed: leave no partial output
-        elif self._cancelled.is_set():
-            self.sink.close(interrupted=True)
-        else:
-            self.sink.close()
+            return
+        self.sink_state = "closing"         # from here a second Ctrl-C no longer removes the output
+        try:
+            if self._cancelled.is_set():
+                self.sink.close(interrupted=True)
+            else:
+                self.sink.close()
+        except BaseException:
+            self.sink_state = "aborted"     # a sink whose close fails removes its output
+            raise
+        self.sink_state = "interrupted" if self._cancelled.is_set() else "closed"
 
 
 @contextlib.contextmanager
-def cancel_on_signals(pipeline: Pipeline, signals: Sequence[int] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
-    """Map SIGINT/SIGTERM to `pipeline.cancel()` while inside (main thread only); a second Ctrl-C aborts."""
+def cancel_on_signals(pipeline: Pipeline, signals: Sequence[int] = (signal.SIGINT, signal.SIGTERM), *,
+                      keep: bool = True) -> Iterator[None]:
+    """Map SIGINT/SIGTERM to `pipeline.cancel()` while inside (main thread only); a second Ctrl-C aborts.
+    `keep=False`: the first one aborts (the partial output is removed), for callers that want whole outputs."""
     previous = {sig: signal.getsignal(sig) for sig in signals}
 
     def handler(signum: int, _frame: object) -> None:
-        if pipeline.cancelled:             # impatient user: stop now, but still let every thread finish
+        pipeline.signalled = True
+        if pipeline.sink_state is not None:    # the output is already finalised: say so, remove nothing
+            log.warning("stopping: the output is already finalised; waiting for the threads to end")
+            pipeline.abort()
+            return
+        if pipeline.cancelled or not keep:     # impatient user: stop now, but still let every thread finish
             log.warning("aborting: the partial output will be removed")
             pipeline.abort()
             return

@@ -40,6 +40,8 @@ class _Route:
     source: AudioStream
     target: AudioStream
     reencode: bool
+    last_dts: int | None = None      # the last decode time muxed (the input stream's time base)
+    started: bool = False            # a whole frame went out (MP4 drops what comes before one)
 
 
 class AudioCopier:
@@ -51,7 +53,7 @@ class AudioCopier:
         except (av.FFmpegError, OSError) as e:
             raise P3MError(f"cannot reopen {input_path} to copy its audio: {e}",
                            "pass --no-audio to skip the audio") from None
-        self._output = output
+        self._output, self._container, self._name = output, container, input_path
         self._routes: dict[int, _Route] = {}
         try:
             self._add_routes(container)
@@ -95,10 +97,11 @@ class AudioCopier:
                 if self._pending is None:
                     return
             packet = self._pending
-            if packet.dts is None:        # demuxer's flush packets carry nothing to copy
+            if not packet.size:           # demuxer's flush packets carry nothing to copy
                 self._pending = None
                 continue
-            if seconds is not None and packet.dts * packet.time_base > seconds:
+            when = packet.dts if packet.dts is not None else packet.pts     # a parser may leave dts unset
+            if seconds is not None and when is not None and when * packet.time_base > seconds:
                 return
             self._pending = None
             self._mux(packet)
@@ -106,11 +109,27 @@ class AudioCopier:
     def _mux(self, packet: av.Packet) -> None:
         route = self._routes[packet.stream.index]
         if not route.reencode:
+            _rising_times(packet, route)
+            self._warn_if_dropped(packet, route)
             packet.stream = route.target
             self._output.mux(packet)
         else:
             for frame in packet.decode():
                 self._output.mux(route.target.encode(frame))
+
+    def _warn_if_dropped(self, packet: av.Packet, route: _Route) -> None:
+        """MP4 and MOV keep AC3/E-AC3 only from the first whole frame: FFmpeg's muxer drops a file's leading
+        partial frame (a cut made mid-frame) without a word; say so, with where to keep it."""
+        if route.started or self._container not in ("mp4", "mov"):
+            return
+        if route.source.codec_context.name not in ("ac3", "eac3") or bytes(packet)[:2] == b"\x0b\x77":
+            route.started = True
+            return
+        when = float((packet.pts or 0) * packet.time_base)
+        log.warning("%s: audio stream %d starts with %d bytes that are not a whole %s frame (at %.3f s); %s files "
+                    "cannot hold them and they are left out: write .mkv to keep every audio packet", self._name,
+                    route.source.index, packet.size, route.source.codec_context.name.upper(), when,
+                    self._container.upper())
 
     def finish(self, until: float | None = None) -> None:
         """Mux the remaining audio (only up to `until` seconds after an interruption), flush encoders."""
@@ -124,3 +143,15 @@ class AudioCopier:
     def close(self) -> None:
         """Close the second opening of the input."""
         self._input.close()
+
+
+def _rising_times(packet: av.Packet, route: _Route) -> None:
+    """Give `packet` a decode time above the stream's last: a parser may leave it unset or repeat it (AVI audio
+    chunks that do not match the codec's frames), which muxers refuse; the packet itself is kept whole."""
+    dts = packet.dts if packet.dts is not None else packet.pts
+    if dts is None or (route.last_dts is not None and dts <= route.last_dts):
+        dts = 0 if route.last_dts is None else route.last_dts + 1
+        packet.dts = dts
+        if packet.pts is None or packet.pts < dts:
+            packet.pts = dts
+    route.last_dts = dts

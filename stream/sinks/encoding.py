@@ -161,26 +161,27 @@ def video_frame(pixels: np.ndarray, layout: str, fmt: VideoFormat) -> av.VideoFr
 
 
 class Clock:
-    """Output pts: the input's while they increase strictly; else frames numbered in 1/fps (one warning)."""
+    """Output pts: the input's while they rise; a frame whose pts is missing or not above the last one gets the
+    last one plus a frame (one warning naming `name`, the input): never renumbered from the frame index, so
+    the frames after a gap or a dropped frame keep their times and the sound stays in sync."""
 
-    def __init__(self, time_base: Fraction, fps: Fraction, path: str) -> None:
-        self.time_base, self.path = time_base, path
+    def __init__(self, time_base: Fraction, fps: Fraction, name: str) -> None:
+        self.time_base, self.name = time_base, name
         self.step = max(1, round(1 / (fps * time_base)))
         self.last: int | None = None
-        self.numbering = False
+        self.warned = False
 
     def next(self, frame: Frame) -> int:
         """The pts (in `time_base`) of `frame`, always above the last one returned."""
         pts = frame.pts
         if pts is not None and frame.time_base is not None and frame.time_base != self.time_base:
             pts = round(pts * frame.time_base / self.time_base)
-        if not self.numbering and pts is not None and (self.last is None or pts > self.last):
-            self.last = pts
-            return pts
-        if not self.numbering:
-            self.numbering = True
-            why = "missing" if pts is None else f"not increasing ({pts} after {self.last})"
-            log.warning("%s: input timestamps %s at frame %d: numbering frames from here", self.path, why, frame.index)
-        numbered = frame.index * self.step
-        self.last = numbered if self.last is None else max(self.last + self.step, numbered)
-        return self.last
+        if pts is None or (self.last is not None and pts <= self.last):
+            if not self.warned:
+                self.warned = True
+                why = "missing" if pts is None else f"not increasing ({pts} after {self.last})"
+                log.warning("%s: timestamps %s at frame %d: such frames get the previous time plus one frame",
+                            self.name, why, frame.index)
+            pts = 0 if self.last is None else self.last + self.step
+        self.last = pts
+        return pts

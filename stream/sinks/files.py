@@ -17,7 +17,8 @@ browsers and QuickTime do not play 4:4:4 (FFmpeg, VLC and mpv do).
 
 Files are written to a hidden temporary sibling (`.name.XXXX.part.ext`) and renamed on `close()`;
 `abort()` (any error) removes it; `close(interrupted=True)` (Ctrl-C) finalises what was written and
-keeps it. Timestamps: the input's pts while they increase strictly, else frames are numbered.
+keeps it. Timestamps: the input's pts while they rise (encoding.Clock). Which paths are accepted, and the
+locks that keep two jobs off one output: stream/sinks/paths.py.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ import av
 import cv2
 
 from model.errors import P3MError
-from stream.ffmpeg import error_reason, is_printf_pattern, is_url
+from stream.ffmpeg import error_reason
 from stream.frames import Frame
 from stream.protocols import Sink, Source
 from stream.sinks.audio import AudioCopier
@@ -45,6 +46,14 @@ from stream.sinks.encoding import (
     video_format,
     video_frame,
 )
+from stream.sinks.paths import (
+    Output,
+    check_against_inputs,
+    check_pattern,
+    check_writable,
+    input_files,
+    parse_output,
+)
 from stream.sinks.wrappers import TeeSink
 
 log = logging.getLogger(__name__)
@@ -56,7 +65,7 @@ class VideoFileSink(Sink):
     def __init__(self, path: str, *, width: int, height: int, fps: Fraction, time_base: Fraction | None = None,
                  kind: Kind = "composite", crf: int | None = None, preset: str | None = None,
                  options: dict[str, str] | None = None, audio_from: str | None = None,
-                 hw_codecs: bool = False) -> None:
+                 hw_codecs: bool = False, input_name: str | None = None) -> None:
         self.path, self.kind, self.width, self.height = path, kind, width, height
         ext = Path(path).suffix.lower()
         fmt = video_format(kind, path, width, height)
@@ -67,7 +76,7 @@ class VideoFileSink(Sink):
         self.format = fmt
         self.fps = Fraction(fps)
         self.time_base = Fraction(time_base) if time_base else 1 / self.fps
-        self._clock = Clock(self.time_base, self.fps, path)
+        self._clock = Clock(self.time_base, self.fps, input_name or f"frames written to {path}")
         self._tmp = _temporary_sibling(path)
         self._closed = False
         self._last_time: float | None = None
@@ -148,9 +157,7 @@ class PngSequenceSink(Sink):
     def __init__(self, path: str, *, width: int, height: int, kind: Kind = "composite",
                  compression: int = 1) -> None:
         self.path, self.kind, self.width, self.height = path, kind, width, height
-        self.pattern = path if is_printf_pattern(path) else os.path.join(path, "%06d.png")
-        if not self.pattern.lower().endswith(".png"):
-            raise P3MError(f"an image sequence output must end in .png: {path}", "e.g. out/frame_%05d.png")
+        self.pattern = parse_output(path, kind).pattern or check_pattern(path)
         folder = os.path.dirname(self.pattern) or "."
         if not os.path.isdir(folder):
             parent = os.path.dirname(os.path.abspath(folder))
@@ -160,9 +167,9 @@ class PngSequenceSink(Sink):
                 os.mkdir(folder)
             except OSError as e:
                 raise P3MError(f"cannot create output folder {folder}: {e.strerror}", "check its permissions") from None
-        _check_writable(folder)
+        check_writable(folder)
         self._params = [cv2.IMWRITE_PNG_COMPRESSION, compression]   # 1: fast, for somewhat larger files than 3
-        self._written: list[str] = []
+        self._created: list[str] = []        # files this sink made (abort removes these, and only these)
         self._closed = False
 
     def write(self, frame: Frame) -> None:
@@ -171,9 +178,11 @@ class PngSequenceSink(Sink):
         conversion = {"rgb24": cv2.COLOR_RGB2BGR, "rgba": cv2.COLOR_RGBA2BGRA}.get(fmt)
         image = cv2.cvtColor(pixels, conversion) if conversion is not None else pixels
         file = self.pattern % self.frames_written
+        new = not os.path.lexists(file)      # one it replaces (-y) is not ours to remove on abort
         if not cv2.imwrite(file, image, self._params):
             raise P3MError(f"cannot write {file}", "is the disk full or the folder read-only?")
-        self._written.append(file)
+        if new:
+            self._created.append(file)
         self.frames_written += 1
 
     def close(self, *, interrupted: bool = False) -> None:
@@ -182,27 +191,30 @@ class PngSequenceSink(Sink):
     def abort(self) -> None:
         if not self._closed:
             self._closed = True
-            for file in self._written:
+            for file in self._created:
                 _remove(file)
 
 
-def is_png_sequence(path: str) -> bool:
-    """A printf pattern, a folder, or a path without extension: PNGs, not a video file."""
-    return is_printf_pattern(path) or os.path.isdir(path) or path.endswith(os.sep) or not Path(path).suffix
-
-
-def check_output(path: str, *, kind: Kind, width: int, height: int,
-                 input_path: str | None = None) -> VideoFormat | None:
-    """The user mistakes an output's path can hold (P3MError): the input itself, a missing folder, an
-    extension `kind` cannot go to. Returns the video format it will get (None: a PNG sequence)."""
-    if input_path is not None and _same_file(path, input_path):
-        raise P3MError(f"the output {path} is the input", "choose another output path")
-    if is_png_sequence(path):
+def check_output(path: str, *, kind: Kind, width: int, height: int, input_path: str | None = None,
+                 option: str = "-o") -> VideoFormat | None:
+    """The user mistakes an output's path can hold (P3MError): what `paths.parse_output` refuses, the input
+    itself, a missing folder. Returns the video format it will get (None: a PNG sequence)."""
+    out = parse_output(path, kind, option)
+    if input_path is not None:
+        check_against_inputs([out], [input_files("the input", input_path)])
+    if out.pattern is not None:
         return None
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise P3MError(f"output folder does not exist: {folder}", "create it first")
+    if not os.path.isdir(out.folder):
+        raise P3MError(f"output folder does not exist: {out.folder}", "create it first")
     return video_format(kind, path, width, height)
+
+
+def job_outputs(output: str | None, alpha_out: str | None, *, transparent: bool) -> list[Output]:
+    """A job's `-o` and `--alpha-out` as Outputs (either may be None in the live job), parsed (P3MError)."""
+    outputs = [parse_output(output, "transparent" if transparent else "composite")] if output is not None else []
+    if alpha_out is not None:
+        outputs.append(parse_output(alpha_out, "matte", "--alpha-out"))
+    return outputs
 
 
 def check_outputs(output: str, source: Source, *, transparent: bool = False,
@@ -210,20 +222,15 @@ def check_outputs(output: str, source: Source, *, transparent: bool = False,
     """One job's outputs (`open_sinks` opens the same) checked before any slow work: `check_output`, and a
     video file's folder proven writable (a PNG sequence's sink checks its folder as it opens). Returns the
     video formats they will get."""
-    _check_alpha_out(alpha_out, output)
-    kinds = [(output, "transparent" if transparent else "composite")] + ([(alpha_out, "matte")] if alpha_out else [])
+    outputs = job_outputs(output, alpha_out, transparent=transparent)
+    check_against_inputs(outputs, [input_files("the input", source.path, getattr(source, "files", None))])
     formats = []
-    for path, kind in kinds:
-        fmt = check_output(path, kind=kind, width=source.width, height=source.height, input_path=source.path)
+    for out in outputs:
+        fmt = check_output(out.path, kind=out.kind, width=source.width, height=source.height, option=out.option)
         if fmt is not None:
-            _check_writable(os.path.dirname(os.path.abspath(path)))
+            check_writable(out.folder)
             formats.append(fmt)
     return formats
-
-
-def _check_alpha_out(alpha_out: str | None, output: str) -> None:
-    if alpha_out is not None and _same_file(alpha_out, output):
-        raise P3MError(f"--alpha-out is the output {output}", "give the matte its own file")
 
 
 def open_sink(path: str, *, width: int, height: int, fps: Fraction, time_base: Fraction | None = None,
@@ -240,7 +247,8 @@ def open_sink(path: str, *, width: int, height: int, fps: Fraction, time_base: F
             log.warning("%s: a PNG sequence holds no audio; the input's audio is dropped", path)
         return PngSequenceSink(path, width=width, height=height, kind=kind)
     return VideoFileSink(path, width=width, height=height, fps=fps, time_base=time_base, kind=kind, crf=crf,
-                         preset=preset, options=options, audio_from=audio_from, hw_codecs=hw_codecs)
+                         preset=preset, options=options, audio_from=audio_from, hw_codecs=hw_codecs,
+                         input_name=input_path)
 
 
 def open_sinks(output: str, source: Source, *, transparent: bool = False, alpha_out: str | None = None,
@@ -249,7 +257,7 @@ def open_sinks(output: str, source: Source, *, transparent: bool = False, alpha_
     """The sink(s) for one job: `output` (composite or transparent) plus an optional grayscale `alpha_out`."""
     common = dict(width=source.width, height=source.height, fps=source.fps, time_base=source.time_base,
                   input_path=source.path, crf=crf, preset=preset, hw_codecs=hw_codecs)
-    _check_alpha_out(alpha_out, output)
+    check_against_inputs(job_outputs(output, alpha_out, transparent=transparent), [])
     main = open_sink(output, kind="transparent" if transparent else "composite",
                      audio_from=source.path if audio and source.has_audio else None, **common)
     if alpha_out is None:
@@ -270,25 +278,11 @@ def _temporary_sibling(path: str) -> str:
     return tmp
 
 
-def _check_writable(folder: str) -> None:
-    probe = os.path.join(folder, f".p3m-probe.{secrets.token_hex(4)}")
-    _touch(probe, folder)
-    os.remove(probe)
-
-
 def _touch(file: str, folder: str) -> None:
     try:
         open(file, "xb").close()      # mode 0o666 & ~umask, like any other file the user writes
     except OSError as e:
         raise P3MError(f"cannot write to {folder}: {e.strerror}", "choose a writable output folder") from None
-
-
-def _same_file(a: str, b: str) -> bool:
-    if is_url(a) or is_url(b):
-        return a == b
-    if os.path.exists(a) and os.path.exists(b):
-        return os.path.samefile(a, b)
-    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _remove(path: str) -> None:

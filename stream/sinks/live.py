@@ -12,12 +12,14 @@ Network streams (`--stream-url`):
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import re
 import threading
 from collections.abc import Callable
 from fractions import Fraction
+from typing import NoReturn
 
 import av
 import cv2
@@ -28,6 +30,7 @@ from stream.ffmpeg import error_reason
 from stream.frames import Frame
 from stream.protocols import Sink
 from stream.sinks.encoding import Clock, VideoFormat, add_video_stream, sink_pixels, video_frame
+from stream.sinks.relay import NetworkRelay, RelayError
 
 STREAM_SCHEMES = ("rtmp://", "rtmps://", "srt://", "tcp://", "udp://")
 # Low latency: no B-frames or look-ahead; a keyframe every two seconds (`g`, set per stream) for late joiners.
@@ -135,11 +138,16 @@ class PreviewSink(Sink):
 
 
 class StreamSink(Sink):
-    """A network stream for OBS or a streaming service, encoded for low latency (see the module table)."""
+    """A network stream for OBS or a streaming service, encoded for low latency (see the module table).
+
+    The muxed bytes go out through a `NetworkRelay` (stream/sinks/relay.py): connecting is bounded by
+    `open_timeout_s`, a receiver that takes nothing for `write_timeout_s` is a P3MError, and nothing here ever
+    blocks in network code, so Ctrl-C always gets through. `frames_written` counts frames handed on.
+    """
 
     def __init__(self, url: str, *, width: int, height: int, fps: float | Fraction, transparent: bool = False,
                  bitrate_kbps: int = 2500, time_base: Fraction = Fraction(1, 1000),
-                 write_timeout_s: float = 5.0) -> None:
+                 open_timeout_s: float = 10.0, write_timeout_s: float = 5.0) -> None:
         scheme = url.split("://", 1)[0].lower() + "://" if "://" in url else ""
         if scheme not in STREAM_SCHEMES:
             raise P3MError(f"--stream-url {url!r}: unsupported protocol",
@@ -151,10 +159,6 @@ class StreamSink(Sink):
                            "chroma-key it in OBS")
         self.path, self.width, self.height, self.transparent = url, width, height, transparent
         self.time_base = time_base
-        if scheme == "tcp://" and not re.search(r"[?&]timeout=", url):
-            # A receiver that stops reading would block the live pipeline forever; FFmpeg's tcp timeout turns
-            # that into an error after `write_timeout_s` (rtmp:// has no such URL option: not covered).
-            url += f"{'&' if '?' in url else '?'}timeout={round(write_timeout_s * 1e6)}"
         fps = Fraction(fps).limit_denominator(1001)
         if transparent:
             container_format, self.format, muxer = "webm", STREAM_VP9_ALPHA, {"live": "1"}
@@ -163,20 +167,25 @@ class StreamSink(Sink):
             self.format = STREAM_H264
             muxer = {"flvflags": "no_duration_filesize"} if container_format == "flv" else {}
         self._clock = Clock(time_base, fps, self.path)
+        self._closed = False
         try:
-            self._container = av.open(url, "w", format=container_format, container_options=muxer)
+            self._relay = NetworkRelay(url, open_timeout_s=open_timeout_s, write_timeout_s=write_timeout_s)
+        except RelayError as e:
+            self._fail_open(self.path, e)
+        try:
+            # Every packet goes out as it is muxed (`flush_packets`): no 32 KB of buffered latency.
+            self._container = av.open(self._relay, "w", format=container_format,
+                                      container_options={**muxer, "flush_packets": "1"})
             self._stream, self.encoder = add_video_stream(
                 self._container, self.format, width=width, height=height, fps=fps, time_base=time_base,
                 options={"g": str(round(2 * fps))}, bit_rate=bitrate_kbps * 1000, low_latency=True)
-            # Connect and write the header now, on the caller's thread: PyAV does it holding the GIL, which
-            # would freeze every pipeline thread (the virtual camera too) if it happened on the first frame.
             self._container.start_encoding()
         except (av.FFmpegError, OSError) as e:
+            self._relay.kill()
             self._fail_open(self.path, e)
-        self._closed = False
 
     @staticmethod
-    def _fail_open(url: str, error: BaseException) -> None:
+    def _fail_open(url: str, error: BaseException) -> NoReturn:
         reason = error_reason(error)
         if isinstance(error, av.ProtocolNotFoundError) or "Protocol not found" in reason:
             raise P3MError(f"this PyAV build cannot stream to {url.split('://')[0]}:// ({reason})",
@@ -195,11 +204,12 @@ class StreamSink(Sink):
         try:
             self._container.mux(self._stream.encode(video))
         except (av.FFmpegError, OSError) as e:
-            if self.frames_written == 0:
-                self._fail_open(self.path, e)
-            raise P3MError(f"stream to {self.path} broke after {self.frames_written} frames: "
-                           f"{error_reason(e)}", "did the server stop or the network drop?") from None
+            raise self._broken(e) from None
         self.frames_written += 1
+
+    def _broken(self, error: BaseException) -> P3MError:
+        return P3MError(f"stream to {self.path} failed after {self.frames_written} frames: {error_reason(error)}",
+                        "did the server stop, stop reading, or the network drop?")
 
     def close(self, *, interrupted: bool = False) -> None:
         if self._closed:
@@ -208,16 +218,21 @@ class StreamSink(Sink):
         try:
             if self.frames_written:
                 self._container.mux(self._stream.encode(None))
-        finally:
             self._container.close()
+            self._relay.finish()
+        except (av.FFmpegError, OSError) as e:
+            raise self._broken(e) from None
+        finally:
+            self._relay.kill()
 
     def abort(self) -> None:
+        """Stop at once: the relay is killed first, so closing the container cannot wait on the network."""
         if not self._closed:
             self._closed = True
-            try:
+            self._relay.cancel()
+            self._relay.kill()
+            with contextlib.suppress(Exception):     # a broken connection: nothing left to save
                 self._container.close()
-            except Exception:      # a broken connection: nothing left to save
-                pass
 
 
 def has_gui() -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -16,11 +17,18 @@ log = logging.getLogger(__name__)
 
 
 class TeeSink(Sink):
-    """Several sinks fed the same frames (the main output and a matte, say); counts follow the first."""
+    """Several sinks fed the same frames (the main output and a matte, say); counts follow the first.
 
-    def __init__(self, sinks: Sequence[Sink]) -> None:
+    `independent` (live): one output failing must not destroy another. The tee remembers which sink failed,
+    and `abort()` then removes only that one and finalises the others (a recording is kept when the network
+    stream breaks). Without it, or when the failure was elsewhere, `abort()` aborts them all.
+    """
+
+    def __init__(self, sinks: Sequence[Sink], *, independent: bool = False) -> None:
         self.sinks = list(sinks)
         self.path = self.sinks[0].path
+        self.independent = independent
+        self.failed: list[Sink] = []
 
     @property
     def frames_written(self) -> int:  # type: ignore[override]
@@ -28,9 +36,16 @@ class TeeSink(Sink):
 
     def write(self, frame: Frame) -> None:
         for sink in self.sinks:
-            sink.write(frame)
+            try:
+                sink.write(frame)
+            except BaseException:
+                self.failed.append(sink)
+                raise
 
     def close(self, *, interrupted: bool = False) -> None:
+        if self.independent:
+            self._close_each(interrupted)
+            return
         # The main output (first) is finalised last: if a secondary one (the matte) fails to close, the
         # job failed, and no finished-looking main output is left behind.
         remaining = list(reversed(self.sinks))
@@ -43,9 +58,41 @@ class TeeSink(Sink):
                 sink.abort()
             raise
 
-    def abort(self) -> None:
+    def _close_each(self, interrupted: bool) -> None:
+        """Finalise every output, even after one fails to; then raise the first failure."""
+        first: BaseException | None = None
         for sink in self.sinks:
-            sink.abort()
+            try:
+                sink.close(interrupted=interrupted)
+            except BaseException as e:  # noqa: BLE001 - raised below, after the others are finalised
+                self.failed.append(sink)
+                first = first or e
+        if first is not None:
+            self._log_kept()
+            raise first
+
+    def abort(self) -> None:
+        if not (self.independent and self.failed):
+            for sink in self.sinks:
+                sink.abort()
+            return
+        for sink in self.sinks:
+            if any(sink is failed for failed in self.failed):
+                sink.abort()
+                continue
+            try:
+                sink.close(interrupted=True)          # the healthy outputs keep what they have
+            except Exception:
+                log.exception("%s: could not be finalised", sink.path)
+                sink.abort()
+        self._log_kept()
+
+    def _log_kept(self) -> None:
+        failed = ", ".join(sink.path for sink in self.failed)
+        for sink in self.sinks:
+            if not any(sink is f for f in self.failed) and os.path.isfile(sink.path):     # a recording
+                log.warning("%s failed; %s was finalised and kept (%d frames)", failed, sink.path,
+                            sink.frames_written)
 
 
 class BackgroundSink(Sink):

@@ -22,7 +22,7 @@ import numpy as np
 
 from model.errors import P3MError
 from stream.decoding import VideoReader
-from stream.ffmpeg import error_reason, is_url, sane_fps
+from stream.ffmpeg import Abandoned, abandonable, error_reason, is_url, sane_fps
 from stream.frames import Frame
 from stream.sources.live import LIVE_TIME_BASE, LiveSource
 from stream.sources.synthetic import SyntheticCamera
@@ -117,7 +117,9 @@ class CameraSource(LiveSource):
                 return None
             tries += 1
             try:
-                capture = self._opener()
+                capture = abandonable(self._opener, self.should_stop)   # Ctrl-C need not wait out a dead server
+            except Abandoned:
+                return None
             except P3MError as e:
                 waited = time.perf_counter() - lost
                 if self.timeout_s and waited >= self.timeout_s:

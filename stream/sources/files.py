@@ -57,8 +57,9 @@ class VideoSource(Source):
 
     @property
     def damaged(self) -> int:
-        """Packets the decoder rejected: those frames are missing."""
-        return self._reader.damaged
+        """Input frames that never came out of the decoder (damaged packets): missing from the output, the
+        others at their own times."""
+        return self._reader.dropped
 
     def __iter__(self) -> Iterator[Frame]:
         for index, (image, decoded) in enumerate(self._reader):

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from model.errors import P3MError
-from model.imageio import read_rgb
+from model.imageio import ImageTooLarge, read_rgb
 from stream.decoding import NoVideoStream, VideoReader
 
 if TYPE_CHECKING:                   # torch is imported where a path uses it: the default CPU job needs none
@@ -145,6 +145,15 @@ def _loop_video(path: Path) -> Iterator[np.ndarray]:
             reader.close()
 
 
+def background_file(spec: str) -> str | None:
+    """The file a `--background` spec reads (None for a colour, blur or transparent), as `parse_background`
+    tells them apart."""
+    word = spec.strip().lower()
+    if word == "transparent" or word in COLOURS or word.startswith("#") or word == "blur" or word.startswith("blur:"):
+        return None
+    return str(Path(spec).expanduser())
+
+
 def parse_background(spec: str) -> Background | None:
     """The background for a spec string (None for transparent); every error names the value."""
     word = spec.strip().lower()
@@ -160,12 +169,17 @@ def parse_background(spec: str) -> Background | None:
     if word == "blur" or word.startswith("blur:"):
         return _Blur(_blur_sigma(spec, word))
     path = Path(spec).expanduser()
+    if path.exists() and not path.is_file():
+        what = "a folder" if path.is_dir() else "not a regular file (a device or a pipe)"
+        raise P3MError(f"background {spec!r} is {what}", "give an image or video file")
     if not path.is_file():
         looks_like_path = path.suffix != "" or "/" in spec or "\\" in spec
         what = "background file not found" if looks_like_path else "unknown background"
         raise P3MError(f"{what}: {spec!r}", f"background can be: {ACCEPTED}")
     try:
         return _Still(read_rgb(path))
+    except ImageTooLarge as e:
+        raise P3MError(f"background {e.message}", e.hint) from None
     except P3MError:
         pass  # not an image OpenCV reads: try it as a video
     try:

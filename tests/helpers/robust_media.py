@@ -137,3 +137,110 @@ def write_checkpoints(folder: Path, marker: Path) -> dict[str, Path]:
     paths["raw_pickle"].write_bytes(pickle.dumps({"state_dict": CreatesAFile(marker)}, protocol=4))
     assert not os.path.exists(marker)
     return paths
+
+
+# --- media that real files have been seen to hold (issue 17) ------------------------------------------------
+
+def write_avi_with_b_frames(path: Path, *, frames: int = 30, codec: str = "libx264") -> Path:
+    """An AVI of H.264 (or MPEG-4 Part 2) with B-frames: AVI stores no presentation times, so FFmpeg's
+    guesses come out of the decoder in decode order (1, 3, 4, 2, ...)."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        stream.options = {"preset": "medium", "bf": "2"} if codec == "libx264" else {"bf": "2"}
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(image(i), format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def ac3_frames(count: int, bit_rate: int = 192_000) -> list[bytes]:
+    """`count` AC3 frames (stereo, 48 kHz, 1536 samples each) of two tones."""
+    encoder = av.CodecContext.create("ac3", "w")
+    encoder.sample_rate, encoder.layout, encoder.format, encoder.bit_rate = 48000, "stereo", "fltp", bit_rate
+    packets = []
+    for i in range(count):
+        t = np.arange(1536) + i * 1536
+        tones = (np.stack([np.sin(t / 20), np.cos(t / 30)]) * 0.3).astype(np.float32)
+        chunk = av.AudioFrame.from_ndarray(tones, format="fltp", layout="stereo")
+        chunk.sample_rate, chunk.pts = 48000, i * 1536
+        packets += encoder.encode(chunk)
+    packets += encoder.encode(None)
+    return [bytes(p) for p in packets][:count]
+
+
+def write_avi_with_ac3(path: Path, chunks: list[bytes], *, frames: int = 25) -> Path:
+    """An AVI (MPEG-4 video) whose audio stream holds exactly `chunks` as its AC3 chunks, interleaved."""
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("mpeg4", rate=FPS)
+        video.width, video.height, video.pix_fmt = W, H, "yuv420p"
+        audio = out.add_stream("ac3", rate=48000)
+        audio.layout, audio.bit_rate = "stereo", 192_000
+        for i in range(max(frames, len(chunks))):
+            if i < len(chunks):
+                packet = av.Packet(chunks[i])
+                packet.stream, packet.pts, packet.dts, packet.time_base = audio, i * 1536, i * 1536, Fraction(1, 48000)
+                out.mux(packet)
+            if i < frames:
+                frame = av.VideoFrame.from_ndarray(image(i), format="rgb24")
+                frame.pts = i
+                out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    return path
+
+
+def write_mjpeg_avi(path: Path, *, frames: int = 50, damaged: range | list[int] = (), audio: bool = True) -> Path:
+    """An MJPEG AVI (every frame a JPEG) with AC3 sound as long as the video, whose `damaged` frames are zeroed
+    (same size: the demuxer finds every packet, the decoder rejects those)."""
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("mjpeg", rate=FPS)
+        video.width, video.height, video.pix_fmt = W, H, "yuvj420p"
+        sound = None
+        if audio:
+            sound = out.add_stream("ac3", rate=48000)
+            sound.layout, sound.bit_rate = "stereo", 192_000
+        tones = ac3_frames(round(frames / FPS * 48000 / 1536)) if sound is not None else []
+        sent = 0
+        for i in range(frames + 1):
+            while sent < len(tones) and (i == frames or sent * 1536 / 48000 <= i / FPS):   # interleaved by time
+                packet = av.Packet(tones[sent])
+                packet.stream, packet.time_base = sound, Fraction(1, 48000)
+                packet.pts = packet.dts = sent * 1536
+                out.mux(packet)
+                sent += 1
+            if i == frames:
+                break
+            frame = av.VideoFrame.from_ndarray(image(i), format="rgb24").reformat(format="yuvj420p")
+            frame.pts = i
+            for packet in video.encode(frame):
+                out.mux(_zeroed(packet, video, i) if i in damaged else packet)
+        out.mux(video.encode(None))
+    return path
+
+
+def _zeroed(packet: av.Packet, stream: av.VideoStream, index: int) -> av.Packet:
+    damaged = av.Packet(bytes(packet.size))
+    damaged.stream, damaged.pts, damaged.dts, damaged.time_base = stream, index, index, Fraction(1, FPS)
+    return damaged
+
+
+def write_png_header(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header declares `width`×`height` (its pixel data a stub): what a reader sees first."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(1000)))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def write_y4m_header(path: Path, width: int, height: int) -> Path:
+    """A YUV4MPEG2 file that declares `width`×`height` and holds one tiny frame's worth of bytes."""
+    path.write_bytes(f"YUV4MPEG2 W{width} H{height} F25:1 Ip A1:1 C420jpeg\nFRAME\n".encode() + bytes(1000))
+    return path

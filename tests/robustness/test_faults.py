@@ -66,7 +66,8 @@ def test_sigterm_while_the_model_loads_stops_cleanly_and_writes_nothing(inputs, 
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for(marker.exists, proc, timeout=60)
-        assert not list(tmp_path.glob(".out.*"))                # nothing written while it loads
+        # nothing written while it loads, only the lock that keeps a second job off this output
+        assert [p.name for p in tmp_path.glob(".out.*")] == [".out.mp4.p3m-lock"]
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=30)
     finally:

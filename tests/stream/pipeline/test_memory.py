@@ -30,7 +30,7 @@ CUTOUT = textwrap.dedent("""
         return stats
 
     stream.pipeline.runner.Pipeline.run = measured_run
-    cutout(sys.argv[1] + "/in.mp4", sys.argv[1] + "/out.mp4", quiet=True)
+    cutout(sys.argv[1] + "/in.mp4", sys.argv[1] + "/out.mp4", quiet=True, overwrite=True)
     (n0, f0), (n1, f1) = marks
     print((f1 - f0) / (n1 - n0))                   # the steady state: start-up and warm-up left out
 """)
