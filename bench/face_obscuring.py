@@ -1,7 +1,7 @@
 """How well `model.faces.obscure` hides a face: the highest score either bundled detector gives the obscured face.
 
 Usage: python bench/face_obscuring.py [--json bench/face_obscuring.json]
-scikit-image's astronaut (a real, unblurred face) is scaled so the face is 40-400 px wide. Each detector's
+scikit-image's astronaut (a real, unblurred face) is scaled so the face is 24-400 px wide. Each detector's
 own face box is padded as prepare-ppt pads it (a quarter of its size on every side) or as the cut-out's
 tracker does (0.3, lifted), obscured in each style, and shown again to both detectors (whole image and tiles
 of 1/2 and 1/4, threshold 0.3). A detection counts when it overlaps the face (IoU ≥ 0.3). The line to stay
@@ -22,10 +22,19 @@ import cv2
 from skimage import data
 
 from model.faces import FACE_MODELS, STYLE_NAMES, FaceDetector, clip, iou, obscure, pad
+from stream.stages.face_tracking import LIFT, PADDING
 
-SIZES = (40, 60, 80, 100, 120, 150, 200, 250, 320, 400)       # face widths, px
+SIZES = (24, 48, 96, 150, 256, 400)                           # face widths, px
 ASTRONAUT_FACE = 101                                           # the face's width in the 512×512 original, px
-PADDINGS = {"prepare-ppt (0.25)": lambda f: pad(f, 0.25), "tracker (0.3, lifted)": lambda f: pad(f, 0.3, lift=0.3)}
+PADDINGS = {"prepare-ppt (0.25)": lambda f: pad(f, 0.25),
+            "tracker (0.35, lifted)": lambda f: pad(f, PADDING, lift=LIFT)}
+
+
+def _detail(image) -> float:
+    return float(cv2.Laplacian(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
+
+
+DETAIL: dict[str, list[float]] = {}      # style → the box's Laplacian variance after / before, per size and box
 
 
 def strength() -> dict[str, list[float]]:
@@ -43,7 +52,10 @@ def strength() -> dict[str, list[float]]:
                 for name, padded in PADDINGS.items():
                     worst = 0.0
                     for face in faces:
-                        out = obscure(image.copy(), [clip(padded(face), (w, h))], style)
+                        box = clip(padded(face), (w, h))
+                        out = obscure(image.copy(), [box], style)
+                        x0, y0, x1, y1 = box
+                        DETAIL.setdefault(style, []).append(_detail(out[y0:y1, x0:x1]) / _detail(image[y0:y1, x0:x1]))
                         for d in detectors.values():
                             worst = max([worst, *(b.score for b in d(out) if any(iou(b, f) >= 0.3 for f in faces))])
                     scores.setdefault(f"{style} | {name}", []).append(round(worst, 3))
@@ -80,11 +92,14 @@ def main() -> None:
     for name, values in scores.items():
         print(f"{name:40} {max(values):5.2f} {sum(v >= 0.4 for v in values):>7}/{len(values):<5}  "
               + " ".join(f"{v:.2f}" for v in values))
+    print("detail left in the box (Laplacian variance after / before), worst: "
+          + ", ".join(f"{k} {max(v):.3f}" for k, v in DETAIL.items()))
     ms = cost()
     print("obscure, median ms: " + ", ".join(f"{k} {v:.2f}" for k, v in ms.items()))
     Path(args.json).write_text(json.dumps({
         "machine": socket.gethostname(), "platform": platform.platform(), "cores": os.cpu_count(),
         "face_widths_px": SIZES, "scores": scores, "obscure_ms": ms,
+        "detail_left_worst": {k: max(v) for k, v in DETAIL.items()},
     }, indent=2))
 
 

@@ -2,8 +2,9 @@
 hidden (prepare-ppt's training images; the cut-out's and live's frames through stream/stages/faces.py).
 
 Strong enough means: after `obscure` on a face box padded by at least a quarter of its size, neither bundled
-detector (whole image and tiles of 1/2 and 1/4) scores the face (a box with IoU ≥ 0.3) at 0.4 or more, in either
-style, for faces 40 to 400 px wide (the detectors' own threshold is 0.5).
+detector (whole image and tiles of 1/2 and 1/4) scores the face (a box with IoU ≥ 0.3) at 0.4 or more, in any
+style, for faces 24 to 400 px wide (the detectors' own threshold is 0.5), and the box's detail (Laplacian
+variance) falls by 90 % or more (bench/face_obscuring.py, tests/model/test_faces.py).
 """
 from __future__ import annotations
 
@@ -18,12 +19,17 @@ from model.errors import P3MError
 
 FACE_MODELS = {"short": "face_detection_short_range.tflite",           # faces within ~2 m: webcams
                "full": "face_detection_full_range_sparse.tflite"}      # up to ~5 m: rooms, stages
+FACE_FINDERS = ("both", *FACE_MODELS)     # --face-model: both detectors, or one of them alone
+INPUT_SIZE = {"short": 128, "full": 192}  # the square each detector sees; a region is shrunk to it here
+# The share of a square region's side a face must span to be found at ≥ 0.8 (bench/RESULTS.md, the astronaut):
+# regions are sized from it, so a face of any size lands in one the detector sees well.
+FACE_SHARE = {"short": (0.13, 0.8), "full": (0.065, 0.8)}
 
 # The one table of style names: `p3m cutout/live --blur-style` says gaussian where `p3m prepare-ppt --style` says blur.
-STYLE_NAMES = {"pixelate": "pixelate", "gaussian": "blur", "blur": "blur"}
-STYLES = ("pixelate", "gaussian")         # cut-out and live: --blur-style, the config's blur_style
-PPT_STYLES = ("blur", "pixelate")         # prepare-ppt: --style
-DEFAULT_STYLE = "pixelate"                # every command's default: the lower detector scores (bench/RESULTS.md)
+STYLE_NAMES = {"pixelate": "pixelate", "gaussian": "blur", "blur": "blur", "fill": "fill"}
+STYLES = ("pixelate", "gaussian", "fill")  # cut-out and live: --blur-style, the config's blur_style
+PPT_STYLES = ("blur", "pixelate", "fill")  # prepare-ppt: --style
+DEFAULT_STYLE = "fill"                    # every command's default: the lowest detector scores (bench/RESULTS.md)
 PIXELATE_CELLS = 3                        # mosaic cells across the box's long side
 BLUR_SIGMA = 1 / 3                        # Gaussian sigma, as a fraction of the box's long side
 
@@ -47,10 +53,17 @@ def check_face_model(model: str) -> str:
     return model
 
 
+def check_face_finder(name: str) -> str:
+    """`name` if it names a FaceFinder's detectors (both, short, full), else a P3MError."""
+    if name not in FACE_FINDERS:
+        raise P3MError(f"unknown face model {name!r}", f"use one of: {', '.join(FACE_FINDERS)}")
+    return name
+
+
 def check_style(style: str) -> str:
     """The style `style` names (pixelate or blur; gaussian is blur), else a P3MError."""
     if style not in STYLE_NAMES:
-        raise P3MError(f"unknown face blur style {style!r}", "use pixelate, or gaussian (also called blur)")
+        raise P3MError(f"unknown face blur style {style!r}", "use pixelate, fill, or gaussian (also called blur)")
     return STYLE_NAMES[style]
 
 
@@ -100,7 +113,8 @@ def obscure(image: np.ndarray, boxes: Iterable[Box], style: str = DEFAULT_STYLE)
     """Hide each (padded) box of `image` in place and return `image`; RGB or RGBA, the alpha left as it is.
 
     `pixelate`: a mosaic of PIXELATE_CELLS cells across the box's long side, cell edges softened (hard edges are
-    fine detail of their own). `blur` (or `gaussian`): sigma of BLUR_SIGMA × the long side. Boxes are clipped here.
+    fine detail of their own). `blur` (or `gaussian`): sigma of BLUR_SIGMA × the long side. `fill`: the box's
+    mean colour. Boxes are clipped here.
     """
     kind = check_style(style)
     height, width = image.shape[:2]
@@ -110,7 +124,7 @@ def obscure(image: np.ndarray, boxes: Iterable[Box], style: str = DEFAULT_STYLE)
             continue
         x0, y0, x1, y1 = region
         roi = image[y0:y1, x0:x1, :3]
-        roi[...] = _pixelate(roi) if kind == "pixelate" else _blur(roi)
+        roi[...] = _pixelate(roi) if kind == "pixelate" else _blur(roi) if kind == "blur" else _fill(roi)
     return image
 
 
@@ -124,6 +138,10 @@ def _pixelate(roi: np.ndarray) -> np.ndarray:
 def _blur(roi: np.ndarray) -> np.ndarray:
     h, w = roi.shape[:2]
     return _smooth(roi, (w, h), BLUR_SIGMA * max(w, h), cv2.INTER_AREA)
+
+
+def _fill(roi: np.ndarray) -> np.ndarray:
+    return np.asarray(cv2.mean(roi)[: roi.shape[2]], np.float64).round().astype(roi.dtype)
 
 
 def _smooth(image: np.ndarray, size: tuple[int, int], sigma: float, interpolation: int) -> np.ndarray:
@@ -170,7 +188,24 @@ class FaceDetector:
             for y in _starts(h, tile):
                 for x in _starts(w, tile):
                     boxes += self._detect(rgb[y: y + tile, x: x + tile], x, y)
-        return _merge(boxes)
+        return merge(boxes)
+
+    def in_region(self, rgb: np.ndarray, region: Square) -> list[FaceBox]:
+        """The faces in one square `region` of `rgb` (clipped to the image), shrunk here to what the detector
+        sees (cheaper than MediaPipe's own resize of a large crop); boxes in `rgb`'s pixels."""
+        h, w = rgb.shape[:2]
+        x0, y0 = max(0, int(region.x)), max(0, int(region.y))
+        x1, y1 = min(w, int(region.x + region.side)), min(h, int(region.y + region.side))
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return []
+        crop = rgb[y0:y1, x0:x1]
+        f = min(1.0, INPUT_SIZE[self.model] / max(x1 - x0, y1 - y0))
+        if f < 1.0:
+            crop = cv2.resize(crop, (max(1, round((x1 - x0) * f)), max(1, round((y1 - y0) * f))),
+                              interpolation=cv2.INTER_AREA)
+        sx, sy = (x1 - x0) / crop.shape[1], (y1 - y0) / crop.shape[0]
+        return [FaceBox(round(x0 + b.x0 * sx), round(y0 + b.y0 * sy), round(x0 + b.x1 * sx), round(y0 + b.y1 * sy),
+                        b.score) for b in self._detect(crop, 0, 0)]
 
     def _detect(self, rgb: np.ndarray, x_off: int, y_off: int) -> list[FaceBox]:
         import mediapipe as mp
@@ -198,15 +233,119 @@ class FaceDetector:
         self.close()
 
 
-def _starts(length: int, tile: int) -> list[int]:
-    """Tile origins along one axis: step tile/2, the last tile flush with the end."""
-    starts = list(range(0, max(1, length - tile + 1), tile // 2))
+Job = tuple[str, "Square"]               # (detector model, square region): one detector call
+
+
+class FaceFinder:
+    """The bundled detectors on the regions of a frame: a whole sweep (`scan`), part of one (`find`), or the
+    square around a known face (`refind`). `models`: both (short range on the level-0 squares and around known
+    faces, full range on every sweep square) or one of them alone. Boxes below `min_confidence` are dropped,
+    except around a known face, where `track_confidence` is enough (a turning head scores lower).
+    """
+
+    def __init__(self, models: str = "both", min_confidence: float = 0.5, track_confidence: float = 0.3,
+                 min_face: float = 24.0) -> None:
+        names = tuple(FACE_MODELS) if check_face_finder(models) == "both" else (models,)
+        self.min_confidence, self.track_confidence, self.min_face = min_confidence, track_confidence, min_face
+        self.detectors: dict[str, FaceDetector] = {}
+        try:
+            for name in names:
+                self.detectors[name] = FaceDetector(name, min(min_confidence, track_confidence), tile_levels=0)
+        except BaseException:
+            self.close()
+            raise
+        self._plans: dict[tuple[int, int], list[Job]] = {}
+
+    def plan(self, size: tuple[int, int]) -> list[Job]:
+        """Every detector call of one sweep of a `size` (width, height) frame, the level-0 squares first."""
+        if size not in self._plans:
+            first, last = ("short", "full") if len(self.detectors) == 2 else (next(iter(self.detectors)),) * 2
+            level0 = sweep(size, first, min_face=float("inf"))
+            jobs = [(first, sq) for sq in level0]
+            jobs += [(last, sq) for sq in sweep(size, last, self.min_face) if last != first or sq not in level0]
+            self._plans[size] = jobs
+        return self._plans[size]
+
+    def find(self, rgb: np.ndarray, jobs: Iterable[Job]) -> list[FaceBox]:
+        """The faces (≥ min_confidence) the given detector calls find, merged."""
+        found = [b for model, sq in jobs for b in self.detectors[model].in_region(rgb, sq)]
+        return merge(b for b in found if b.score >= self.min_confidence)
+
+    def scan(self, rgb: np.ndarray) -> list[FaceBox]:
+        """The faces a whole sweep finds (every size from min_face up)."""
+        return self.find(rgb, self.plan((rgb.shape[1], rgb.shape[0])))
+
+    def refind(self, rgb: np.ndarray, box: Box) -> FaceBox | None:
+        """The face at `box` (≥ track_confidence, overlapping it), looked for in the square around it: the
+        short-range detector first, full range if that misses; None when neither finds it."""
+        square = around(box, (rgb.shape[1], rgb.shape[0]))
+        for detector in self.detectors.values():
+            found = [b for b in detector.in_region(rgb, square)
+                     if b.score >= self.track_confidence and overlap(b, box) > 0.3]
+            if found:
+                return max(found, key=lambda b: (iou(b, box), b.score))
+        return None
+
+    def close(self) -> None:
+        for detector in self.detectors.values():
+            detector.close()
+
+    def __enter__(self) -> FaceFinder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Square(NamedTuple):
+    """A square region of a frame a detector looks at: origin (x, y) and side, in pixels."""
+
+    x: float
+    y: float
+    side: float
+
+
+def around(box: Box, size: tuple[int, int], context: float = 2.5) -> Square:
+    """The square a detector re-finds a known face in: centred on `box`, `context` × its long side (the face then
+    spans 1/context of it, well inside both detectors' range), moved inside the frame where it fits."""
+    width, height = size
+    side = max(48.0, context * max(box[2] - box[0], box[3] - box[1]))
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    x = min(max(cx - side / 2, 0.0), max(width - side, 0.0))
+    y = min(max(cy - side / 2, 0.0), max(height - side, 0.0))
+    return Square(x, y, side)
+
+
+def sweep(size: tuple[int, int], model: str, min_face: float = 24.0) -> list[Square]:
+    """The squares that together find every face from `min_face` px to the frame's short side with `model`.
+
+    Level 0: squares of the short side across the long one (a non-square frame shown whole is squeezed into the
+    detector's square, which loses mid-size faces). Each next level halves the side, until a `min_face` face
+    spans FACE_SHARE's lower bound of it; squares overlap by a third, so a face up to a third of a side lies
+    whole inside one.
+    """
+    width, height = size
+    low = FACE_SHARE[model][0]
+    side = float(min(width, height))
+    squares: list[Square] = []
+    while True:
+        step = side / 2 if side == min(width, height) else side * 2 / 3
+        squares += [Square(x, y, side) for y in _starts(height, int(side), int(step))
+                    for x in _starts(width, int(side), int(step))]
+        if low * side <= min_face or side / 2 < 48:
+            return squares
+        side /= 2
+
+
+def _starts(length: int, tile: int, step: int | None = None) -> list[int]:
+    """Tile origins along one axis: `step` apart (default tile/2), the last tile flush with the end."""
+    starts = list(range(0, max(1, length - tile + 1), max(1, step or tile // 2)))
     if starts[-1] + tile < length:
         starts.append(length - tile)
     return starts
 
 
-def _merge(boxes: list[FaceBox], min_overlap: float = 0.5) -> list[FaceBox]:
+def merge(boxes: Iterable[FaceBox], min_overlap: float = 0.5) -> list[FaceBox]:
     """Greedy suppression: keep the best-scoring box of each group that overlaps (or nests; a face cut by
     a tile edge gives a part-box inside the whole one)."""
     kept: list[FaceBox] = []

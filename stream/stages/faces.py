@@ -1,113 +1,144 @@
-"""Face blurring, the privacy half of P3M: find faces in the camera frame and hide them in the output (model/faces.py).
+"""Face blur, the privacy half of P3M: find faces in the camera frame and hide them in the output (model/faces.py).
 
-`FaceBlur` is a stage like the others (`process(frame) -> frame`, `close()`), placed after compositing:
-it detects on `frame.image` (the camera's picture, unaffected by the matte) and blurs the same boxes in
-`frame.output`. Detection blinks (a missed frame, a turned head) must never show a face for a frame, so
-`FaceTracker` pads each box, smooths it over time without ever shrinking it inside the newest detection,
-and holds a box that was not seen again for `hold` frames, growing it a little each frame to cover motion.
+`FaceBlur` is a stage placed after compositing: it finds faces on `frame.image` (the camera's picture,
+unaffected by the matte) and hides the same boxes in `frame.output` with `model.faces.obscure`. It fails
+closed: the first frame is swept whole before it leaves; faces are followed between detections
+(`face_tracking.py`); offline, frames wait `lookback` frames so a face found late is hidden before it was found
+too (`face_lookback.py`); live, a detector error covers the whole frame instead of sending it unchecked.
+`whose="others"` keeps the main subject's face (the face the matte keeps most of) and hides the rest.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import logging
+from collections.abc import Sequence
 
 import numpy as np
 
-from model.faces import DEFAULT_STYLE, Box, FaceDetector, check_face_model, check_style, clip, iou, obscure, pad, union
+from model.errors import P3MError
+from model.faces import DEFAULT_STYLE, FaceFinder, check_face_finder, check_style, obscure
 from stream.frames import Frame
+from stream.stages.face_lookback import Held, LookBack, Region
+from stream.stages.face_tracking import FaceTracks, Finder, regions
 
-Detector = Callable[[np.ndarray], Sequence[Box]]     # RGB image → face boxes (x0, y0, x1, y1, …)
-
-
-@dataclass
-class _Track:
-    box: tuple[float, float, float, float]     # smoothed padded box
-    missed: int = 0                            # frames since it was last detected
-
-
-class FaceTracker:
-    """Turns per-frame detections into the boxes to blur: padded, smoothed, held through detection blinks.
-
-    `padding` widens each side by that fraction of the box, with more room above (detector boxes stop at brows
-    and chin); `smoothing` is the weight of the previous box (0: follow each detection); `hold` frames a lost
-    face stays blurred, its box growing by `grow` of its size per missed frame.
-    """
-
-    def __init__(self, padding: float = 0.3, smoothing: float = 0.5, hold: int = 8, grow: float = 0.05,
-                 match_iou: float = 0.1) -> None:
-        self.padding, self.smoothing, self.hold, self.grow, self.match_iou = padding, smoothing, hold, grow, match_iou
-        self.tracks: list[_Track] = []
-
-    def update(self, detections: Sequence[Box], size: tuple[int, int]) -> list[tuple[int, int, int, int]]:
-        """The integer boxes (clipped to `size` = (width, height)) to blur in this frame."""
-        padded = [pad(d, self.padding, lift=0.3) for d in detections]   # lifted: hair and forehead are above
-        regions: list[Box] = []
-        unmatched = list(range(len(self.tracks)))
-        for box in padded:
-            best = max(unmatched, key=lambda t: iou(self.tracks[t].box, box), default=None)
-            if best is not None and iou(self.tracks[best].box, box) >= self.match_iou:
-                unmatched.remove(best)
-                track = self.tracks[best]
-                track.box = _blend(track.box, box, self.smoothing)
-                track.missed = 0
-                # The smoothed box lags a moving face: blur the union, so the newest detection is always inside.
-                regions.append(union(track.box, box))
-            else:
-                self.tracks.append(_Track(box))
-                regions.append(box)
-        for t in sorted(unmatched, reverse=True):
-            track = self.tracks[t]
-            track.missed += 1
-            if track.missed > self.hold:
-                del self.tracks[t]
-                continue
-            track.box = pad(track.box, self.grow / 2)
-            regions.append(track.box)
-        return [b for b in (clip(r, size) for r in regions) if b is not None]
-
-    def reset(self) -> None:
-        self.tracks.clear()
+log = logging.getLogger(__name__)
+WHOSE = ("all", "others")
+SUBJECT_ALPHA = 0.5       # mean alpha over a face box for it to be the subject's (the matte keeps that person)
 
 
 class FaceBlur:
-    """Hides every face in `frame.output` with `model.faces.obscure` (`pixelate` or `gaussian`), after compositing.
+    """Hides faces in `frame.output` (`style`: pixelate, gaussian or fill), after compositing.
 
-    Detects on `frame.image` with `detector` (default: the bundled MediaPipe model, `model` short|full, on the
-    whole frame, which `close()` closes); boxes are tracked by a `FaceTracker`. Pixels outside the boxes are
-    untouched. Boxes found are put in `frame.extras["faces"]`.
+    `model`: both (default), short or full, the detectors of a `FaceFinder` (or `finder`, which the caller
+    closes). `whose`: all, or others (the subject's face kept). `lookback` (offline only): frames held so a face
+    is traced back; `sweep_per_frame`: sweep calls per frame (default: live 1; offline as many as let one sweep
+    fit in the look-back). `cover_on_error` (live): a frame whose face check fails leaves fully covered.
+    Counters: `frames_hidden` (frames that left with a face hidden), `frames_covered`.
     """
 
     name = "faces"
 
-    def __init__(self, style: str = DEFAULT_STYLE, model: str = "short", *, detector: Detector | None = None,
-                 tracker: FaceTracker | None = None, min_confidence: float = 0.5) -> None:
+    def __init__(self, style: str = DEFAULT_STYLE, model: str = "both", *, whose: str = "all", lookback: int = 0,
+                 sweep_per_frame: int | None = None, finder: Finder | None = None, hold: int = 15,
+                 cover_on_error: bool = False) -> None:
         check_style(style)
-        check_face_model(model)
-        self.style = style
-        self._owns_detector = detector is None        # a detector given to us is the caller's to close
-        # Whole frame only (no tiles): the live budget.
-        self.detector: Detector = detector or FaceDetector(model, min_confidence, tile_levels=0)
-        self.tracker = tracker or FaceTracker()
+        check_face_finder(model)
+        if whose not in WHOSE:
+            raise P3MError(f"unknown --blur-faces value {whose!r}", "use all, or others (keeps the subject's face)")
+        self.style, self.whose, self.cover_on_error = style, whose, cover_on_error
+        self._owns_finder = finder is None            # a finder given to us is the caller's to close
+        self.finder: Finder = finder or FaceFinder(model)
+        self.tracks = FaceTracks(self.finder, sweep_per_frame=sweep_per_frame or 1, hold=hold)
+        self._auto_sweep = sweep_per_frame is None and lookback > 0
+        self.lookback = LookBack(self.finder, lookback) if lookback > 0 else None
+        self.frames_hidden = self.frames_covered = 0
+        self._subject: int | None = None
+        self._warned: set[str] = set()
 
     def process(self, frame: Frame) -> Frame:
-        height, width = frame.image.shape[:2]
-        boxes = self.tracker.update(self.detector(frame.image), (width, height))
+        """One frame in, the same frame out, its faces hidden (live, and offline without look-back)."""
+        if self.lookback is not None:
+            raise RuntimeError("a FaceBlur with look-back holds frames: the pipeline calls process_batch")
+        try:
+            tracks, _ = self.tracks.update(frame.image, frame.index)
+        except Exception:
+            if not self.cover_on_error:
+                raise
+            self._warn("error", "the face check failed: this frame leaves fully covered", exc_info=True)
+            self.tracks = FaceTracks(self.finder, sweep_per_frame=self.tracks.sweep_per_frame, hold=self.tracks.hold)
+            return self._cover(frame)
+        return self._hide(frame, regions(tracks, _size(frame)))
+
+    def process_batch(self, frames: Sequence[Frame]) -> list[Frame]:
+        """Offline: frames in, the frames whose look-back is done out (oldest first; fewer while it fills)."""
+        if self.lookback is None:
+            return [self.process(frame) for frame in frames]
+        leaving: list[Held] = []
+        for frame in frames:
+            if self._auto_sweep:
+                self._auto_sweep = False
+                self.tracks.sweep_per_frame = -(-len(self.finder.plan(_size(frame))) // max(1, self.lookback.depth - 3))
+            tracks, born = self.tracks.update(frame.image, frame.index)
+            leaving += self.lookback.push(frame, regions(tracks, _size(frame)), born)
+        return [self._hide(held.frame, held.regions) for held in leaving]
+
+    def flush(self) -> list[Frame]:
+        """The frames still held at the end of the stream."""
+        if self.lookback is None:
+            return []
+        return [self._hide(held.frame, held.regions) for held in self.lookback.drain()]
+
+    def _hide(self, frame: Frame, found: list[Region]) -> Frame:
+        subject = self._subject_of(frame, found)
+        boxes = [box for track, box in found if track != subject]
         frame.extras["faces"] = boxes
         if not boxes:
             return frame
+        self.frames_hidden += 1
+        frame.output = obscure(self._writable_output(frame), boxes, self.style)
+        return frame
+
+    def _subject_of(self, frame: Frame, found: list[Region]) -> int | None:
+        """The track whose face is the subject's (`whose="others"`): the most alpha over its box, at least half
+        of it; the previous subject while it still qualifies. None in `all` mode or when no face qualifies."""
+        if self.whose != "others" or not found:
+            return None
+        if frame.alpha is None:
+            self._warn("alpha", "--blur-faces others needs the matte here; hiding every face")
+            return None
+        alpha = frame.alpha
+        mass: dict[int, float] = {}
+        for track, (x0, y0, x1, y1) in found:
+            mean = float(np.mean(alpha[y0:y1, x0:x1]))
+            if mean >= SUBJECT_ALPHA:
+                mass[track] = max(mass.get(track, 0.0), mean * (x1 - x0) * (y1 - y0))
+        if self._subject not in mass:
+            self._subject = max(mass, key=mass.__getitem__) if mass else None
+        return self._subject
+
+    def _cover(self, frame: Frame) -> Frame:
+        output = self._writable_output(frame)
+        output[..., :3] = np.asarray(output[..., :3].mean(axis=(0, 1)), output.dtype)
+        frame.output = output
+        self.frames_covered += 1
+        return frame
+
+    @staticmethod
+    def _writable_output(frame: Frame) -> np.ndarray:
         output = frame.output if frame.output is not None else frame.image
         if not output.flags.writeable or np.shares_memory(output, frame.image):
             output = output.copy()        # never write into the camera's image: other stages may still read it
-        frame.output = obscure(output, boxes, self.style)
-        return frame
+        return output
+
+    def _warn(self, key: str, message: str, **kwargs: object) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message, **kwargs)
 
     def close(self) -> None:
-        close = getattr(self.detector, "close", None)
-        if self._owns_detector and close is not None:
+        close = getattr(self.finder, "close", None)
+        if self._owns_finder and close is not None:
             close()
 
 
-def _blend(old: Box, new: Box, weight: float) -> tuple[float, float, float, float]:
-    """`weight` × `old` + (1 − `weight`) × `new`, corner by corner."""
-    x0, y0, x1, y1 = (weight * a + (1 - weight) * b for a, b in zip(old[:4], new[:4]))
-    return x0, y0, x1, y1
+def _size(frame: Frame) -> tuple[int, int]:
+    return frame.image.shape[1], frame.image.shape[0]
