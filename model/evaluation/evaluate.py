@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -34,6 +34,7 @@ class EvalReport:
     mask_dir: Path
     trimap_dir: Path | None
     gt_without_prediction: tuple[str, ...] = ()  # evaluated on a subset: these GT stems were not scored
+    files: dict[str, tuple[Path, Path]] = field(default_factory=dict)  # stem -> (prediction, GT mask)
 
     @property
     def count(self) -> int:
@@ -98,7 +99,8 @@ def evaluate_folders(
     mean = {key: sum(values[key] for values in per_image.values()) / len(per_image) for key in keys}
     scored = set(per_image)
     missing = tuple(sorted(s for s in _stems(mask_dir) if s not in scored))
-    return EvalReport(per_image, mean, pred_dir, mask_dir, trimap_dir, missing)
+    files = {stem: (pred_path, gt_path) for stem, pred_path, gt_path in pairs}
+    return EvalReport(per_image, mean, pred_dir, mask_dir, trimap_dir, missing, files)
 
 
 def format_table(report: EvalReport, *, per_image: bool = False) -> str:
