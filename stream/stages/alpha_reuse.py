@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 import cv2
@@ -18,9 +19,12 @@ log = logging.getLogger(__name__)
 
 class AlphaReuse:
     """The live matting step: `process` offers each frame to a matting worker thread (a one-frame mailbox,
-    newest wins) and returns at once with the newest alpha the worker has published, possibly an older
-    frame's (`reused`). When the worker is idle and its recent time is within `wait_s`, the frame waits up
-    to `wait_s` for its own alpha. The first frame waits for the first alpha: nothing leaves unmatted.
+    newest wins) and leaves with the newest alpha the worker has published. When the model keeps up (its
+    recent time per frame within the wait budget: `wait_s`, at most the camera's frame interval `interval_s`:
+    a slower model cannot keep up, however long a frame waits) the frame
+    waits for its own alpha, up to that budget; else, or when the wait runs out, it leaves at once with an
+    older frame's (`reused`; `reuse_ages` counts them by how many frames older). The first frame waits for the
+    first alpha: nothing leaves unmatted.
 
     The worker runs `stages` (matting and smoothing, perhaps compositing: stream/jobs/assembly.py's
     `plan_stages(..., live=True)`) and closes them on its own thread. A frame that gets its own alpha also
@@ -29,13 +33,15 @@ class AlphaReuse:
 
     name = "alpha"
 
-    def __init__(self, stages: Sequence[Stage], wait_s: float = 0.02) -> None:
-        self.stages, self.wait_s = list(stages), wait_s
+    def __init__(self, stages: Sequence[Stage], wait_s: float = 0.04, interval_s: float | None = None) -> None:
+        self.stages = list(stages)
+        self.budget = wait_s if interval_s is None else min(wait_s, interval_s)
         self.matted = self.reused = self.skipped = 0
+        self.reuse_ages: Counter[int] = Counter()   # frames sent with an older frame's alpha, by its age in frames
         self.should_stop: Callable[[], bool] = lambda: False
         self._cond = threading.Condition()
         self._mailbox: Frame | None = None
-        self._busy = self._closing = False
+        self._closing = False
         self._alpha = None
         self._alpha_index = -1
         self._output = None                       # the worker's composite of frame `_alpha_index`, if it made one
@@ -56,12 +62,11 @@ class AlphaReuse:
             if self._mailbox is not None:
                 self.skipped += 1
             self._mailbox = job
-            idle = not self._busy
             self._cond.notify_all()
             if self._alpha is None:
                 self._wait(lambda: self._alpha is not None, None)
-            elif idle and self._took is not None and self._took <= self.wait_s:
-                self._wait(lambda: self._alpha_index >= frame.index, self.wait_s)
+            elif self._took is not None and self._took <= self.budget:   # it keeps up: this frame's own alpha
+                self._wait(lambda: self._alpha_index >= frame.index, self.budget)
             alpha, source, output = self._alpha, self._alpha_index, self._output
         if alpha.shape != frame.image.shape[:2]:      # the camera came back at another size
             alpha = cv2.resize(alpha, (frame.image.shape[1], frame.image.shape[0]), interpolation=cv2.INTER_LINEAR)
@@ -69,9 +74,16 @@ class AlphaReuse:
         frame.extras["alpha_from"] = source
         if source != frame.index:
             self.reused += 1
+            with self._cond:                          # read by the stats line's thread (`ages`)
+                self.reuse_ages[frame.index - source] += 1
         elif output is not None:
             frame.output = output                     # its own composite: the compositor passes it on
         return frame
+
+    def ages(self) -> tuple[tuple[int, int], ...]:
+        """(frames older, count) of the reused alphas so far, youngest first."""
+        with self._cond:
+            return tuple(sorted(self.reuse_ages.items()))
 
     def _wait(self, ready: Callable[[], bool], timeout: float | None) -> None:
         """Wait on the condition (held) until `ready()`, `timeout` s, a worker error or a stop request."""
@@ -97,7 +109,7 @@ class AlphaReuse:
                         self._cond.wait()
                     if self._closing:
                         return
-                    job, self._mailbox, self._busy = self._mailbox, None, True
+                    job, self._mailbox = self._mailbox, None
                 start = time.perf_counter()
                 for stage in self.stages:
                     job = stage.process(job)
@@ -107,11 +119,10 @@ class AlphaReuse:
                     self.matted += 1
                     # The first call includes the model's warm-up: start the average at the second.
                     self._took = took if self.matted <= 2 else 0.8 * self._took + 0.2 * took
-                    self._busy = False
                     self._cond.notify_all()
         except BaseException as e:  # noqa: BLE001 - re-raised in the compose path by process()
             with self._cond:
-                self._error, self._busy = e, False
+                self._error = e
                 self._cond.notify_all()
         finally:
             self._close_stages()

@@ -1,4 +1,5 @@
-"""Compositing: the matted person over a background (stream/stages/backgrounds.py), or RGBA output."""
+"""Compositing: the matted person over a background (stream/stages/backgrounds.py), or RGBA output, with the
+person's own colours at partial-alpha edges (model/foreground.py: no halo of the old background)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from model.foreground import estimate_band
 from stream.frames import Frame
 from stream.stages.backgrounds import parse_background
 
@@ -20,11 +22,14 @@ class Compositor:
     """Puts the matted person over a background: a colour, an image, a looping video, the blurred frame
     itself, or nothing (`transparent`: RGBA output with the alpha as the fourth channel).
 
-    Images and videos are cover-fitted: scaled to cover the frame, then centre-cropped.
+    Images and videos are cover-fitted: scaled to cover the frame, then centre-cropped. With
+    `foreground_estimation` (the default), where 0 < α < 1 the person's estimated colour F goes over the new
+    background (F·α + B·(1 − α)) and into a transparent output's colour, instead of the frame's mix.
     """
 
-    def __init__(self, background: str = "green") -> None:
+    def __init__(self, background: str = "green", foreground_estimation: bool = True) -> None:
         self.spec = background
+        self.foreground_estimation = foreground_estimation
         self._background = parse_background(background)
         self._uploaded: tuple[np.ndarray, torch.Tensor] | None = None     # composite_tensor's last background
 
@@ -44,25 +49,37 @@ class Compositor:
             return frame
         if frame.alpha is None:
             raise ValueError(f"frame {frame.index} has no alpha: run the matting stage first")
+        alpha8 = cv2.convertScaleAbs(frame.alpha, alpha=255.0)  # rounds and saturates
+        band = estimate_band(frame.image, frame.alpha, alpha8=alpha8) if self.foreground_estimation else None
         if self._background is None:
-            alpha8 = cv2.convertScaleAbs(frame.alpha, alpha=255.0)  # rounds and saturates
             frame.output = cv2.merge([*cv2.split(frame.image), alpha8])  # faster than np.dstack
+            if band is not None:
+                frame.output.reshape(-1, 4)[band.index, :3] = band.foreground_uint8()
             return frame
         height, width = frame.image.shape[:2]
         background = self._background.render(frame.image, (width, height))
         frame.output = blend(frame.image, background, frame.alpha)
+        if band is not None:
+            frame.output.reshape(-1, 3)[band.index] = band.composite(background)
         return frame
 
     def composite_tensor(self, images: torch.Tensor, alphas: torch.Tensor,
                          sources: Sequence[np.ndarray]) -> torch.Tensor:
         """`process` on a batch already on a device: N×H×W×3 uint8 `images` and N×H×W float `alphas` there →
         N×H×W×3 (or ×4, transparent) uint8 there. Backgrounds are rendered from the host `sources` as `process`
-        renders them and uploaded; a still one once. Within one grey level of `process`."""
+        renders them and uploaded; a still one once. Within one grey level of `process` without foreground
+        estimation, a few at edges with it (model/foreground_torch.py solves as pymatting does, not alike)."""
         import torch
 
         a = alphas.unsqueeze(-1)
+        colours = images
+        if self.foreground_estimation:
+            from model.foreground_torch import foreground_tensor
+
+            colours = foreground_tensor(images, alphas).mul_(255)
         if self._background is None:
-            return torch.cat([images, a.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)], dim=-1)
+            colours = colours if colours is images else colours.round_().to(torch.uint8)
+            return torch.cat([colours, a.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)], dim=-1)
         background = self._background.render_tensor(images)
         if background is None:
             height, width = images.shape[1:3]
@@ -71,7 +88,7 @@ class Compositor:
                 background = self._on_device(pictures[0], images.device)[None]
             else:
                 background = torch.stack([self._on_device(p, images.device) for p in pictures])
-        return torch.lerp(background.float(), images.float(), a).round_().clamp_(0, 255).to(torch.uint8)
+        return torch.lerp(background.float(), colours.float(), a).round_().clamp_(0, 255).to(torch.uint8)
 
     def _on_device(self, picture: np.ndarray, device: torch.device) -> torch.Tensor:
         import torch

@@ -147,6 +147,19 @@ def test_a_fast_model_gives_each_frame_its_own_alpha(vcam) -> None:
     assert s.reused <= 0.2 * s.sent and s.latency_p95 <= 2 / FPS
 
 
+@pytest.mark.parametrize("model_ms, fps, share", [(5, 30, 0.95), (25, 20, 0.85)])
+def test_a_model_that_keeps_up_gives_frames_their_own_matte(vcam, monkeypatch, model_ms, fps, share) -> None:
+    """A model within the camera's frame interval: frames leave with their own matte (5 ms: >= 95 %; 25 ms, over
+    the old fixed 20 ms wait where 39 of 40 frames went out with the previous frame's: >= 85 % on loaded cores).
+    The latency target is bench/live_cpu.py's to measure."""
+    monkeypatch.setitem(matters._REGISTRY, "test-keeps-up",
+                        lambda weights, device, precision: ConstantMatter(model_ms / 1000))
+    result = live(SyntheticCamera(SIZE, fps, seconds=2.0), **{**LIVE, "model": "test-keeps-up"})
+    s = result.stats
+    assert s.sent >= 0.9 * s.frames_in and s.sent - s.reused >= share * s.sent, s.line()
+    assert sum(count for _, count in s.reuse_ages) == s.reused
+
+
 def test_while_the_camera_is_away_the_last_frame_keeps_going_out(vcam) -> None:
     camera = SyntheticCamera(SIZE, FPS, frames=20, gaps={10: 0.4})   # 0.4 s without a frame before frame 10
     result = live(camera, model="test-fast", **LIVE)
@@ -202,6 +215,24 @@ def test_alpha_reuse_waits_for_the_own_alpha_only_when_the_model_keeps_up() -> N
         slow.close()
 
 
+def test_alpha_reuse_does_not_wait_on_a_model_slower_than_the_camera() -> None:
+    """However long `wait_s` is, a frame waits at most a frame interval: a model slower than that cannot keep up,
+    and the reused alphas' ages are counted."""
+    slow = AlphaReuse([IndexMatte(seconds=0.06)], wait_s=1.0, interval_s=0.02)
+    try:
+        frames = _frames(12)
+        slow.process(frames[0])                                          # waits for the first alpha
+        start = time.perf_counter()
+        for frame in frames[1:]:
+            time.sleep(0.02)
+            slow.process(frame)
+        assert time.perf_counter() - start < 11 * 0.02 + 0.15           # no frame waited for the slow model
+        assert slow.reused >= 8 and sum(slow.reuse_ages.values()) == slow.reused
+        assert max(slow.reuse_ages) >= 2                                 # 3 frame intervals a model call
+    finally:
+        slow.close()
+
+
 class IndexCutout(IndexMatte):
     """IndexMatte that also composites (as the CUDA worker does): output = the frame index in every pixel."""
 
@@ -252,6 +283,9 @@ def test_the_cuda_worker_composites_unless_the_background_is_a_video(tmp_path: P
         reference = compositor.process(Frame(index=0, image=frame.image, alpha=frame.alpha))
         if composites:       # the blend's rounding; the device's blur is within 2-4 grey levels of OpenCV's
             bound = 4 if background.startswith("blur") else 1
+            # the foreground colours at edges: solved on the device sweeping all pixels at once (not alike)
+            bound += 8 if background == "transparent" else 3
+            assert worker.compositor.foreground_estimation
             assert np.abs(frame.output.astype(int) - reference.output.astype(int)).max() <= bound
         else:
             assert frame.output is None
@@ -555,7 +589,7 @@ def test_a_tcp_receiver_that_stops_reading_is_an_error_not_a_hang() -> None:
         sink = StreamSink(f"tcp://127.0.0.1:{port}", width=320, height=240, fps=30, write_timeout_s=1.0)
         noise = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)   # fills the buffers fast
         start = time.perf_counter()
-        with pytest.raises(P3MError, match="broke after") as e:
+        with pytest.raises(P3MError, match="failed after .*stalled") as e:
             for i in range(100_000):
                 sink.write(Frame(index=i, image=np.roll(noise, i, axis=1), pts=i * 33))
         assert time.perf_counter() - start < 15 and "network" in e.value.hint
