@@ -62,7 +62,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         scenarios = {
             "preset (blur:25, 384, guided)": {},
-            "+ face blur (pixelate)": dict(blur_faces=True),
+            "+ face blur (fill)": dict(blur_faces=True),
             "+ face blur + recording (x264 ultrafast)": dict(blur_faces=True, output=str(Path(tmp) / "rec.mp4")),
             "+ face blur, queue_size 1": dict(blur_faces=True, queue_size=1),
         }

@@ -1,9 +1,9 @@
-"""The video pipeline: sources, stages, sinks, the offline cut-out job and the `p3m` command."""
+"""The video pipeline: sources, stages, sinks, the offline cut-out job, batches of videos and the `p3m` command."""
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["cutout"]
+__all__ = ["batch", "cutout"]
 
 
 def __getattr__(name: str) -> Any:
@@ -12,4 +12,8 @@ def __getattr__(name: str) -> Any:
         from stream.jobs.offline import cutout
 
         return cutout
+    if name == "batch":
+        from stream.jobs.batch.run import batch
+
+        return batch
     raise AttributeError(f"module 'stream' has no attribute {name!r}")

@@ -2,14 +2,18 @@
 the `p3m` group (`main.add_command(live)`), whose error handling prints our P3MErrors as one line."""
 from __future__ import annotations
 
+import sys
+
 import click
 
 from stream.cli.options import (
     command_defaults,
+    confirm_overwrite,
     face_options,
     matting_options,
     model_options,
     output_options,
+    overwrite_option,
     setup_logging,
 )
 from stream.jobs.config import LIVE_PRESET, LiveConfig
@@ -42,13 +46,15 @@ _DEFAULTS = command_defaults(LiveConfig, LIVE_PRESET)
 @model_options
 @matting_options(_DEFAULTS)
 @output_options(_DEFAULTS)
+@overwrite_option
 @click.option("--queue-size", type=click.IntRange(1, 2), default=None, help="Frames each live queue holds (1-2).")
 @click.option("--alpha-wait-ms", type=float, default=None,
-              help="How long a frame may wait for its own alpha when the model keeps up (else: the newest alpha).")
+              help="How long a frame may wait for its own alpha when the model keeps up, at most a frame interval "
+                   "(else: the newest alpha; default 40).")
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
 @click.option("--quiet", "-q", is_flag=True, help="Errors and the end summary only.")
 def live(camera: str | None, config_file: str, stats: bool, duration: float | None, quiet: bool,
-         **options: object) -> None:
+         overwrite: bool, **options: object) -> None:
     """Cut yourself out of a webcam stream, live: to a virtual camera for Zoom/Meet/OBS, a preview window,
     a recording and/or a network stream. Latency stays bounded: stale frames are dropped, and when the
     model is slower than the camera the newest matte is reused. Ctrl-C (or q in the preview) stops.
@@ -61,5 +67,8 @@ def live(camera: str | None, config_file: str, stats: bool, duration: float | No
     from stream.jobs.live import live as run
 
     setup_logging(quiet)
-    result = run(camera, config=config_file, stats=stats, duration=duration, quiet=True, **options)
+    result = run(camera, config=config_file, stats=stats, duration=duration, quiet=True, overwrite=overwrite,
+                 confirm=confirm_overwrite(), **options)
     click.echo(result.summary(), err=True)
+    if result.interrupted:
+        sys.exit(130)              # as `cutout`: a signal stopped it, the outputs were finalised

@@ -14,13 +14,17 @@ import click
 
 from model.cli import MODEL_COMMANDS
 from model.errors import P3MError
+from stream.cli.batch import batch as batch_command
 from stream.cli.live import live as live_command
 from stream.cli.options import (
     command_defaults,
+    confirm_overwrite,
     face_options,
     matting_options,
     model_options,
+    offline_options,
     output_options,
+    overwrite_option,
     setup_logging,
 )
 from stream.jobs.config import CutoutConfig
@@ -82,6 +86,7 @@ def main() -> None:
     p3m eval   --pred out/ --gt P3M-500-P/               SAD, MSE, Grad, Conn ...
     p3m cutout talk.mp4 -o talk_green.mp4                 cut the person out of a video
     p3m cutout talk.mp4 -b transparent -o overlay.webm    transparent overlay (VP9 alpha)
+    p3m batch clips/ -o cutouts/ --report report.json     every video of a folder (resumable)
     p3m live --camera /dev/video0 --virtual-cam           webcam to a virtual camera, background blurred
     p3m demo -o demo_out/                                 the above on a bundled demo clip
     """
@@ -95,17 +100,21 @@ def main() -> None:
 @click.option("--config", "-c", "config_file", default=None,
               help="YAML preset: a file or a name in configs/ (offline_cutout, transparent_overlay, ...). "
                    "Flags override it.")
+@click.option("--matte", default=None, metavar="MATTE",
+              help="Take the alpha from this grayscale video or image sequence (e.g. an --alpha-out of an earlier "
+                   "run) instead of a model: one frame per input frame.")
+@click.option("--refine/--no-refine", default=None,
+              help="Quality mode: closed-form matting refines each matte's edges (about a second a frame; the "
+                   "time it cost is printed). Default off.")
 @model_options
 @matting_options(_DEFAULTS)
 @output_options(_DEFAULTS)
-@click.option("--audio/--no-audio", default=None, help="Copy the input's audio (default) or drop it.")
-@click.option("--batch", type=int, default=None,
-              help="Frames matted together (default: 8 for P3M-Net on a GPU, 2 for the bundled model, else 1).")
-@click.option("--hw-codecs", type=click.Choice(CutoutConfig.CHOICES["hw_codecs"]), default=None,
-              help="auto (default): NVENC where it works here, CPU decoding; all: NVDEC too; off: CPU codecs only.")
+@overwrite_option
+@offline_options(_DEFAULTS)
 @face_options(_DEFAULTS)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or info lines; errors and the summary only.")
-def cutout(input: str, output: str, config_file: str | None, quiet: bool, **options: object) -> None:
+def cutout(input: str, output: str, config_file: str | None, quiet: bool, overwrite: bool,
+           **options: object) -> None:
     """Cut the person out of a video: composite onto a background, or write a transparent video.
 
     INPUT is a video file, a URL FFmpeg opens (rtsp/http), a folder of images or a pattern like
@@ -115,7 +124,8 @@ def cutout(input: str, output: str, config_file: str | None, quiet: bool, **opti
     from stream.jobs.offline import cutout as run
 
     setup_logging(quiet)
-    result = run(input, output, config=config_file, quiet=quiet, **options)
+    result = run(input, output, config=config_file, quiet=quiet, overwrite=overwrite, confirm=confirm_overwrite(),
+                 **options)
     click.echo(result.summary(), err=True)
     if result.interrupted:
         sys.exit(130)
@@ -139,9 +149,9 @@ def demo(outdir: str, quiet: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
     clip = make_demo_clip(out / "demo_input.mp4")
     for name, background in (("demo_green.mp4", "green"), ("demo_transparent.webm", "transparent")):
-        result = run(clip, out / name, background=background, quiet=quiet)
+        result = run(clip, out / name, background=background, quiet=quiet, overwrite=True)   # its own folder
         click.echo(result.summary(), err=True)
 
 
-for command in (live_command, *MODEL_COMMANDS):
+for command in (live_command, batch_command, *MODEL_COMMANDS):
     main.add_command(command)

@@ -4,6 +4,7 @@ setup."""
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -26,7 +27,9 @@ def command_defaults(config: type[C], preset: str | None = None) -> C:
 def model_options(command: F) -> F:
     """--model, --weights, --device and --precision, as both jobs take them."""
     return _with(command, [
-        click.option("--model", "-m", default=None, help="auto (default) | p3mnet | mediapipe."),
+        click.option("--model", "-m", default=None,
+                     help="auto (default) | p3mnet (any variant) | p3mnet-r34 | p3mnet-vitae-s | p3mnet-swin-t | "
+                          "mediapipe."),
         click.option("--weights", "-w", default=None, help="P3M-Net checkpoint; implies --model p3mnet under auto."),
         click.option("--device", type=click.Choice(CutoutConfig.CHOICES["device"]), default=None,
                      help="Where P3M-Net runs."),
@@ -37,13 +40,18 @@ def model_options(command: F) -> F:
 
 
 def matting_options(defaults: CutoutConfig) -> Callable[[F], F]:
-    """--infer-size, --upsample, --smoothing, --smoothing-strength and --background, as both jobs take them."""
+    """--infer-size, --upsample, --subjects, --smoothing, --smoothing-strength and --background, as both jobs take
+    them."""
     return lambda command: _with(command, [
         click.option("--infer-size", type=int, default=None,
                      help=f"Long side the model sees (P3M-Net: a multiple of 32; default {defaults.infer_size})."),
         click.option("--upsample", type=click.Choice(defaults.CHOICES["upsample"]), default=None,
                      help="Alpha upsampling: edge-aware guided filter or plain bilinear "
                           f"(default {defaults.upsample})."),
+        click.option("--subjects", type=click.Choice(defaults.CHOICES["subjects"]), default=None,
+                     help="main: only the person the matte is about (regions not connected to it dropped); all: "
+                          "every region that persists over frames; off: the matte as it comes; auto: main for the "
+                          f"bundled model, else off (default {defaults.subjects})."),
         click.option("--smoothing/--no-smoothing", default=None,
                      help=f"Temporal alpha smoothing (default {'on' if defaults.smoothing else 'off'})."),
         click.option("--smoothing-strength", type=float, default=None,
@@ -51,6 +59,9 @@ def matting_options(defaults: CutoutConfig) -> Callable[[F], F]:
         click.option("--background", "-b", default=None,
                      help="green | '#RRGGBB' | blur | blur:STRENGTH | an image or video file | transparent (files "
                           f"and streams only); default {defaults.background}."),
+        click.option("--foreground-estimation/--no-foreground-estimation", default=None,
+                     help="Estimate the person's own colours at soft edges, so no halo of the old background comes "
+                          f"along (default {'on' if defaults.foreground_estimation else 'off'})."),
     ])
 
 
@@ -67,17 +78,62 @@ def output_options(defaults: CutoutConfig) -> Callable[[F], F]:
     ])
 
 
+def overwrite_option(command: F) -> F:
+    """-y/--overwrite, for the commands that write files: existing outputs are refused without it (asked on a
+    terminal), like ffmpeg."""
+    return click.option("--overwrite", "-y", is_flag=True,
+                        help="Replace existing output files (without it they are refused; a terminal asks).")(command)
+
+
+def confirm_overwrite() -> Callable[[str], bool] | None:
+    """A y/N question for an existing output when stdin is a terminal (None otherwise: it is refused)."""
+    if not stdin_is_terminal():
+        return None
+    return lambda question: click.confirm(question, default=False, err=True)
+
+
+def stdin_is_terminal() -> bool:
+    """True when someone can answer a question (not a pipe, a file or a CI runner)."""
+    return sys.stdin.isatty()
+
+
+def offline_options(defaults: CutoutConfig) -> Callable[[F], F]:
+    """--audio, --batch and --hw-codecs: what `p3m cutout` and `p3m batch` take for each video."""
+    return lambda command: _with(command, [
+        click.option("--audio/--no-audio", default=None, help="Copy the input's audio (default) or drop it."),
+        click.option("--batch", type=int, default=None,
+                     help="Frames matted together (default: 8 for P3M-Net on a GPU, 2 for the bundled model, else 1)."),
+        click.option("--hw-codecs", type=click.Choice(defaults.CHOICES["hw_codecs"]), default=None,
+                     help="auto (default): NVENC where it works here, CPU decoding; all: NVDEC too; off: CPU codecs "
+                          "only."),
+    ])
+
+
 def face_options(defaults: CutoutConfig) -> Callable[[F], F]:
     """--blur-faces, --blur-style and --face-model, as both jobs take them."""
     return lambda command: _with(command, [
-        click.option("--blur-faces/--no-blur-faces", default=None,
-                     help="Hide every detected face in the output (privacy): pixelate or blur it."),
+        click.option("--blur-faces", type=click.Choice(defaults.CHOICES["blur_faces"]), is_flag=False,
+                     flag_value="all", default=None, callback=_blur_faces,
+                     help="Hide faces in the output (privacy): all (the bare flag), or others (keeps the face of "
+                          "the person the matte keeps)."),
+        click.option("--no-blur-faces", is_flag=True, expose_value=False, callback=_blur_faces,
+                     help="Leave faces as they are (overrides a preset's blur_faces)."),
         click.option("--blur-style", type=click.Choice(defaults.CHOICES["blur_style"]), default=None,
                      help=f"How faces are hidden (default {defaults.blur_style})."),
         click.option("--face-model", type=click.Choice(defaults.CHOICES["face_model"]), default=None,
                      help="Face detector: short (webcam distance) or full (up to ~5 m); "
                           f"default {defaults.face_model}."),
     ])
+
+
+def _blur_faces(ctx: click.Context, param: click.Parameter, value: object) -> object:
+    """--blur-faces [all|others] and --no-blur-faces into one `blur_faces` (False: off), whichever click reads
+    first."""
+    if param.name == "no_blur_faces":
+        if value:
+            ctx.params["blur_faces"] = False
+        return None
+    return ctx.params.get("blur_faces", value) if value is None else value
 
 
 def _with(command: F, options: Sequence[Callable[[F], F]]) -> F:

@@ -10,17 +10,24 @@ import sys
 
 import cv2
 
+from model.errors import P3MError
 from model.matters.base import Matter
 from model.matters.registry import make_matter
 from stream.jobs.config import CutoutConfig
-from stream.protocols import Stage
+from stream.protocols import Source, Stage
+from stream.sinks.files import job_outputs
+from stream.sinks.paths import Confirm, input_files, reserve_outputs
+from stream.stages.backgrounds import background_file
 from stream.stages.compositing import Compositor
 from stream.stages.device_cutout import DeviceCutout
 from stream.stages.faces import FaceBlur
 from stream.stages.matting import MattingStage
 from stream.stages.smoothing import TemporalSmoother
+from stream.stages.steadiness import StillHold
+from stream.stages.subjects import SubjectSelection
 
 log = logging.getLogger(__name__)
+LOOKBACK = 24            # frames the offline face blur holds to trace a face back (stream/stages/face_lookback.py)
 
 
 class Assembly:
@@ -30,9 +37,20 @@ class Assembly:
 
     def __init__(self, stack: contextlib.ExitStack, settings: CutoutConfig) -> None:
         self.settings, self._stack = settings, stack
-        self.compositor = stack.enter_context(contextlib.closing(Compositor(settings.background)))
+        self.compositor = stack.enter_context(contextlib.closing(
+            Compositor(settings.background, settings.foreground_estimation)))
         self.smoother = TemporalSmoother(strength=settings.smoothing_strength, enabled=settings.smoothing)
         self.matting: MattingStage | None = None
+        self.faces: FaceBlur | None = None
+
+    def reserve_outputs(self, output: str | None, source: Source, *, overwrite: bool = False,
+                        confirm: Confirm | None = None) -> None:
+        """`output` and the config's `alpha_out` checked and held for the job (stream/sinks/paths.py): never
+        over the input or the background, never over existing files unless `overwrite` or `confirm`."""
+        outputs = job_outputs(output, self.settings.alpha_out, transparent=self.compositor.transparent)
+        inputs = [input_files("the input", source.path, getattr(source, "files", None)),
+                  input_files("the background", background_file(self.settings.background))]
+        self._stack.enter_context(reserve_outputs(outputs, inputs, overwrite=overwrite, confirm=confirm))
 
     @property
     def matter(self) -> Matter:
@@ -41,14 +59,18 @@ class Assembly:
             raise RuntimeError("Assembly.load() makes the matter")
         return self.matting.matter
 
-    def load(self, *, batched: bool = False) -> MattingStage:
+    def load(self, *, batched: bool = False, matter: Matter | None = None) -> MattingStage:
         """Load the model, make its matting stage (which checks infer_size against the model), limit the
-        thread pools and log the model. `batched` (offline): the config's `batch`, else the model's own."""
+        thread pools and log the model. `batched` (offline): the config's `batch`, else the model's own.
+        `matter`: a model already loaded from these settings, which its owner closes (a batch worker's)."""
         s = self.settings
-        matter = self._stack.enter_context(make_matter(s.model, weights=s.weights, device=s.device,
-                                                       precision=s.precision))
+        owned = matter is None
+        if matter is None:
+            matter = self._stack.enter_context(make_matter(s.model, weights=s.weights, device=s.device,
+                                                           precision=s.precision))
         batch = (s.batch or matter.offline_batch) if batched else 1
-        self.matting = MattingStage(matter, infer_size=s.infer_size, upsample=s.upsample, batch_size=batch)
+        self.matting = MattingStage(matter, infer_size=s.infer_size, upsample=s.upsample, batch_size=batch,
+                                    owns_matter=owned)
         limit_threads(matter)        # after the stage is made: it imports torch where it uses it
         log.info("model: %s%s", matter.describe(), f", {batch} frames a batch" if batch > 1 else "")
         return self.matting
@@ -58,31 +80,52 @@ class Assembly:
         if self.matting is None:
             raise RuntimeError("Assembly.load() makes the matting stage the plan arranges")
         return plan_stages(self.matting, self.smoother, self.compositor, live=live, keep_alpha=keep_alpha,
-                           overlap_batches=overlap_batches)
+                           overlap_batches=overlap_batches, subjects=self.subject_selection(),
+                           steadiness=StillHold() if self.smoother.active else None)
 
-    def face_blur(self) -> list[Stage]:
-        """The face-blur stage when the config asks for it (none otherwise), closed with the job; it goes
-        after compositing: detected on the input, hidden in the output."""
+    def subject_selection(self) -> SubjectSelection | None:
+        """The subject selection the config asks for: `auto` is `main` for the bundled model, `off` (the matte
+        as it comes) for others."""
+        mode = self.settings.subjects
+        if mode == "auto":
+            mode = "main" if self.matter.name == "mediapipe" else "off"
+        if mode == "off":
+            return None
+        if self.matting is not None and self.matting.device_path is not None:
+            raise P3MError(f"subjects {mode} runs on the CPU path; the model here runs on {self.matting.device}",
+                           "use --subjects off (or auto), or --device cpu")
+        return SubjectSelection(mode)
+
+    def face_blur(self, *, live: bool = False) -> list[Stage]:
+        """The face-blur stage when the config asks for it (none otherwise; kept as `self.faces` for its counters),
+        closed with the job; it goes after compositing: found on the input, hidden in the output. Offline it
+        looks back LOOKBACK frames; live it looks back none (each frame would wait) and a failed face check
+        covers the frame."""
         s = self.settings
         if not s.blur_faces:
             return []
-        return [self._stack.enter_context(contextlib.closing(FaceBlur(s.blur_style, s.face_model)))]
+        self.faces = self._stack.enter_context(contextlib.closing(FaceBlur(
+            s.blur_style, s.face_model, whose=s.blur_faces, lookback=0 if live else LOOKBACK, cover_on_error=live)))
+        return [self.faces]
 
 
 def plan_stages(matting: MattingStage, smoother: TemporalSmoother, compositor: Compositor, *, live: bool = False,
-                keep_alpha: bool = True, overlap_batches: bool = True) -> list[Stage]:
-    """Matting → smoothing → compositing as pipeline stages: on the CPU the model, the smoother and the
-    upsampling apart, then the compositor; on CUDA one DeviceCutout (offline with `keep_alpha` and
-    `overlap_batches`). Live, the matting worker's stages: the compose path keeps the compositor."""
+                keep_alpha: bool = True, overlap_batches: bool = True,
+                subjects: SubjectSelection | None = None, steadiness: StillHold | None = None) -> list[Stage]:
+    """Matting → (subject selection →) smoothing → compositing as pipeline stages: on the CPU the model, the
+    smoother and the upsampling apart, then the compositor; on CUDA one DeviceCutout (offline with `keep_alpha`
+    and `overlap_batches`). Live, the matting worker's stages: the compose path keeps the compositor."""
     if matting.device_path is None:
         # The smoother blends the model-resolution alpha (fewer pixels to blend), and the guided upsampling
-        # then fits the blend to the current frame's edges.
+        # then fits the blend to the current frame's edges; subjects are chosen at that resolution too.
         model, upsampling = matting.split()
-        return [model, smoother, upsampling] if live else [model, smoother, upsampling, compositor]
+        steps = [model, *(s for s in (subjects, steadiness) if s is not None), smoother, upsampling]
+        return steps if live else [*steps, compositor]
     if live:
         # The compose path keeps `compositor` for frames that reuse an older alpha; the worker composites its
         # own frame on the device with a second one, where that gives the same picture (a stateless background).
-        return [DeviceCutout(matting, smoother, Compositor(compositor.spec) if compositor.stateless else None)]
+        twin = Compositor(compositor.spec, compositor.foreground_estimation) if compositor.stateless else None
+        return [DeviceCutout(matting, smoother, twin)]
     return [DeviceCutout(matting, smoother, compositor, keep_alpha=keep_alpha, overlap=overlap_batches)]
 
 

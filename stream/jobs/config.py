@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from model.errors import P3MError
-from model.faces import DEFAULT_STYLE, FACE_MODELS, STYLES
+from model.faces import DEFAULT_STYLE, FACE_FINDERS, STYLES
 from model.runtime.precision import PRECISIONS
 from model.settings import PRESETS_DIR, ConfigError, Settings
+from model.subjects import SUBJECT_MODES
 from stream.sources.camera import BACKENDS, PIXEL_FORMATS, parse_size
 from stream.stages.guided_filter import UPSAMPLERS
 
@@ -22,11 +23,13 @@ class CutoutConfig(Settings):
 
     CHOICES: ClassVar[Mapping[str, tuple[str, ...]]] = {
         "blur_style": STYLES,
-        "face_model": tuple(FACE_MODELS),
+        "face_model": FACE_FINDERS,
+        "blur_faces": ("all", "others"),
         "device": ("auto", "cpu", "cuda"),
         "hw_codecs": ("auto", "all", "off"),
         "precision": PRECISIONS,
         "upsample": UPSAMPLERS,
+        "subjects": ("auto", *SUBJECT_MODES, "off"),
         "preset": ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"),
     }
     RANGES: ClassVar[Mapping[str, tuple[float, float]]] = {
@@ -44,20 +47,30 @@ class CutoutConfig(Settings):
     precision: str = "mixed"          # P3M-Net, CUDA: mixed (within 1/255 of fp32) | fp16 (fastest) | bf16 | fp32
     infer_size: int = 512             # long side the model sees; a multiple of the model's step (P3M-Net: 32)
     upsample: str = "guided"          # guided (edge-aware) | bilinear
+    subjects: str = "auto"            # main (regions connected to the subject) | all (regions that persist) |
+                                      # off (the matte as it comes) | auto: main for the bundled model, else off
     smoothing: bool = True            # temporal alpha smoothing on/off
     smoothing_strength: float = 0.5   # 0 = follow each frame, 1 = strongest blend on uncertain pixels
     background: str = "green"         # green | #RRGGBB | blur[:STRENGTH] | transparent | image or video path
+    foreground_estimation: bool = True   # the person's own colours at partial edges (no halo of the old background)
     crf: int = 18                     # H.264 quality (lower is better)
     preset: str = "veryfast"          # x264 speed preset
     alpha_out: str | None = None      # also write the matte as a grayscale video here
+    matte: str | None = None          # take the alpha from this grayscale video or image sequence (no model)
+    refine: bool = False              # closed-form matting at the matte's edges (a quality mode, ~1 s a frame)
     audio: bool = True                # copy the input's audio streams (off: the output has none)
     queue_size: int = 4               # frames a bounded queue holds (offline: blocks when full; two batches
                                       # beside a batching stage)
-    blur_faces: bool = False          # pixelate or blur every face in the output (stream/stages/faces.py)
-    blur_style: str = DEFAULT_STYLE   # pixelate | gaussian
-    face_model: str = "short"         # short (webcam distance) | full (up to ~5 m)
+    blur_faces: str | None = None     # all | others (the subject's face kept) | None: off; true means all
+    blur_style: str = DEFAULT_STYLE   # fill | pixelate | gaussian (stream/stages/faces.py)
+    face_model: str = "both"          # both | short (webcam distance) | full (up to ~5 m)
     batch: int | None = None          # frames matted together offline; None: the model's (Matter.offline_batch)
     hw_codecs: str = "auto"           # auto: NVENC where it works, CPU decoding | all: NVDEC too | off
+
+    def __post_init__(self) -> None:
+        if isinstance(self.blur_faces, bool):     # YAML and older callers: true / false
+            object.__setattr__(self, "blur_faces", "all" if self.blur_faces else None)
+        super().__post_init__()
 
     @classmethod
     def presets(cls) -> list[str]:
@@ -100,7 +113,8 @@ class LiveConfig(CutoutConfig):
     output: str | None = None            # also record to this file (same formats as `p3m cutout`)
     stream_url: str | None = None        # rtmp://… (FLV/H.264), srt:// or tcp:// (MPEG-TS, or WebM+alpha), udp://
     stream_bitrate: int = 2500           # kbit/s for --stream-url
-    alpha_wait_ms: float = 20.0          # how long a frame may wait for its own alpha when the model keeps up
+    alpha_wait_ms: float = 40.0          # how long a frame may wait for its own alpha when the model keeps up
+                                         # (never longer than the camera's frame interval)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -109,6 +123,10 @@ class LiveConfig(CutoutConfig):
                 parse_size(self.camera_size)
             except P3MError as e:
                 raise ConfigError(f"camera_size: {e.message}", e.hint) from None
+        for name in ("matte", "refine"):            # offline only: a camera has no matte file, nor a second a frame
+            if getattr(self, name):
+                raise ConfigError(f"{name}: not a live option",
+                                  f"use it with p3m cutout; remove {name} from the preset")
 
     @property
     def wants_output(self) -> bool:

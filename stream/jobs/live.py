@@ -14,10 +14,11 @@ Threads and who owns them (→ is a LatestQueue of `queue_size` 1-2 frames that 
     caller       Pipeline.run: preview window, the once-a-second stats line
 
 The compose path never waits for a slow model: every camera frame leaves with the newest alpha there is
-(`reused` when it belongs to an older frame). When the model keeps up, a frame waits up to
-`alpha_wait_ms` for its own alpha. Nothing is sent before the first alpha exists (privacy). A frame that
-got its own alpha from a CUDA worker also gets the worker's composite, made on the device where the frame
-already is, and the compositor passes it on (sparing the compose path the CPU blend).
+(`reused` when it belongs to an older frame; the stats say how much older). When the model keeps up (its time
+per frame within `alpha_wait_ms` and the camera's frame interval), a frame waits that long for its own alpha.
+Nothing is sent before the first alpha exists (privacy). A frame that got its own alpha from a CUDA worker also
+gets the worker's composite, made on the device where the frame already is, and the compositor passes it on
+(sparing the compose path the CPU blend).
 """
 from __future__ import annotations
 
@@ -38,9 +39,11 @@ from stream.pipeline.runner import Pipeline, Stats, cancel_on_signals
 from stream.protocols import Sink, Source, Stage
 from stream.sinks.files import open_sink
 from stream.sinks.live import PreviewSink, StreamSink, VirtualCameraSink
+from stream.sinks.paths import Confirm
 from stream.sinks.wrappers import BackgroundSink, RepeatLast, TeeSink
 from stream.sources.camera import LiveSource, open_camera
 from stream.stages.alpha_reuse import AlphaReuse
+from stream.stages.faces import FaceBlur
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +64,26 @@ class LiveStats:
     latency_p50: float | None   # capture → send, seconds
     latency_p95: float | None
     fps: float              # frames sent per second
+    faces_hidden: int | None = None   # frames that left with a face hidden (None: --blur-faces off)
+    faces_covered: int = 0  # frames fully covered because their face check failed
+    # Outputs on their own writer thread (a stream, a recording) that took fewer frames than were sent:
+    # (name, frames that went out there, frames skipped to keep up).
+    behind: tuple[tuple[str, int, int], ...] = ()
+    reuse_ages: tuple[tuple[int, int], ...] = ()   # (frames older, count) of the `reused` frames' alphas
 
     def line(self) -> str:
         """One line: counters, fps and capture-to-send latency."""
         ms = lambda v: "-" if v is None else f"{v * 1000:.0f}"      # noqa: E731
         extra = "".join([f" repeated {self.repeated}" if self.repeated else "",
+                         f" faces hidden {self.faces_hidden}" if self.faces_hidden is not None else "",
+                         f" covered {self.faces_covered}" if self.faces_covered else "",
                          f" reconnects {self.reconnects}" if self.reconnects else ""])
-        return (f"in {self.frames_in} matted {self.matted} reused {self.reused} dropped {self.dropped} "
+        ages = ", ".join(f"{count} by {age}" for age, count in self.reuse_ages)
+        reused = f"{self.reused} ({ages} frame{'s' if self.reuse_ages[-1][0] > 1 else ''} older)" if ages else "0"
+        return (f"in {self.frames_in} matted {self.matted} reused {reused} dropped {self.dropped} "
                 f"sent {self.sent}{extra} | {self.fps:.1f} fps | latency p50 {ms(self.latency_p50)} ms "
-                f"p95 {ms(self.latency_p95)} ms")
+                f"p95 {ms(self.latency_p95)} ms"
+                + "".join(f" | {name}: {out} out, {skipped} skipped" for name, out, skipped in self.behind))
 
 
 @dataclass(frozen=True)
@@ -80,6 +94,7 @@ class LiveResult:
     model: str
     outputs: list[str]
     stopped: bool           # ended by Ctrl-C, q, or the duration (not by the end of the input)
+    interrupted: bool = False   # ended by Ctrl-C or SIGTERM: the CLI exits 130 (after finalising the outputs)
 
     def summary(self) -> str:
         how = "stopped" if self.stopped else "input ended"
@@ -88,7 +103,8 @@ class LiveResult:
 
 def live(camera: str | Source | None = None, *, config: str | Path | None = LIVE_PRESET, stats: bool = False,
          duration: float | None = None, quiet: bool = False,
-         on_stats: Callable[[LiveStats], None] | None = None, **options: Any) -> LiveResult:
+         on_stats: Callable[[LiveStats], None] | None = None, overwrite: bool = False,
+         confirm: Confirm | None = None, **options: Any) -> LiveResult:
     """Run the live job until the input ends, Ctrl-C, `q` in the preview, or `duration` seconds.
 
     `camera` is a `--camera` spec (None: the first camera) or an open Source; `options` are LiveConfig
@@ -96,12 +112,14 @@ def live(camera: str | Source | None = None, *, config: str | Path | None = LIVE
     gets them instead. Raises P3MError on user mistakes (no virtual camera, bad camera, bad option).
     """
     settings = load_live_config(config, **options)
-    return run_live(camera, settings, stats=stats, duration=duration, quiet=quiet, on_stats=on_stats)
+    return run_live(camera, settings, stats=stats, duration=duration, quiet=quiet, on_stats=on_stats,
+                    overwrite=overwrite, confirm=confirm)
 
 
 def run_live(camera: str | Source | None, settings: LiveConfig, *, stats: bool = False,
              duration: float | None = None, quiet: bool = False,
-             on_stats: Callable[[LiveStats], None] | None = None) -> LiveResult:
+             on_stats: Callable[[LiveStats], None] | None = None, overwrite: bool = False,
+             confirm: Confirm | None = None) -> LiveResult:
     """Build camera → alpha (+ matting worker) → compositing → faces → outputs and run it live."""
     if duration is not None and duration <= 0:
         raise P3MError(f"duration {duration} is not positive", "give seconds, e.g. --duration 60")
@@ -113,20 +131,23 @@ def run_live(camera: str | Source | None, settings: LiveConfig, *, stats: bool =
             open_camera(camera, size=settings.camera_size, fps=settings.camera_fps,
                         pixel_format=settings.camera_format, backend=settings.camera_backend,
                         timeout_s=settings.camera_timeout))
+        if settings.output or settings.alpha_out:   # the recordings: paths.py's rules, as `cutout`'s outputs
+            assembly.reserve_outputs(settings.output, source, overwrite=overwrite, confirm=confirm)
         assembly.load()                            # before the outputs: a bad infer_size opens none
         sink, preview, names = _open_outputs(stack, settings, source, transparent, virtual_cam)
         log.info("camera %s %dx%d @ %.4g fps -> %s", source.path, source.width, source.height, float(source.fps),
                  ", ".join(names))
-        reuse = AlphaReuse(assembly.stages(live=True), wait_s=settings.alpha_wait_ms / 1000)
+        reuse = AlphaReuse(assembly.stages(live=True), wait_s=settings.alpha_wait_ms / 1000,
+                           interval_s=1 / float(source.fps))
         stack.callback(reuse.close)
-        stages: list[Stage] = [reuse, assembly.compositor, *assembly.face_blur()]
+        stages: list[Stage] = [reuse, assembly.compositor, *assembly.face_blur(live=True)]
         pipeline = Pipeline(source, stages, sink, policy="live", capacity=settings.queue_size)
         if preview is not None:
             preview.on_quit = pipeline.cancel          # q or Esc in the window
         reuse.should_stop = lambda: pipeline.stopping
         if isinstance(source, LiveSource):
             source.should_stop = lambda: pipeline.stopping
-        snapshot = lambda s: _snapshot(s, reuse, sink, source)    # noqa: E731
+        snapshot = lambda s: _snapshot(s, reuse, sink, source, assembly.faces)    # noqa: E731
         report = on_stats or (_print_line if stats else None)
         last_report = [time.perf_counter()]
 
@@ -151,7 +172,7 @@ def run_live(camera: str | Source | None, settings: LiveConfig, *, stats: bool =
             if preview is not None:
                 preview.destroy()
         result = LiveResult(stats=snapshot(final), model=assembly.matter.describe(), outputs=names,
-                            stopped=final.cancelled)
+                            stopped=final.cancelled, interrupted=final.interrupted)
     if not quiet:
         log.info("%s", result.summary())
     return result
@@ -195,16 +216,27 @@ def _open_outputs(stack: contextlib.ExitStack, settings: LiveConfig, source: Sou
                              preset=settings.preset, input_path=source.path, **size)
             sinks.append(stack.enter_context(BackgroundSink(file, "record")))
             names.append(path)
-    tee = sinks[0] if len(sinks) == 1 else TeeSink(sinks)
+    # independent: a broken stream removes nothing else; the recording is finalised and kept.
+    tee = sinks[0] if len(sinks) == 1 else TeeSink(sinks, independent=True)
     return stack.enter_context(RepeatLast(tee, source.fps)), preview, names
 
 
-def _snapshot(s: Stats, reuse: AlphaReuse, sink: RepeatLast, source: Source) -> LiveStats:
+def _snapshot(s: Stats, reuse: AlphaReuse, sink: RepeatLast, source: Source, faces: FaceBlur | None = None
+              ) -> LiveStats:
     return LiveStats(seconds=s.elapsed, frames_in=s.frames_in, matted=reuse.matted, skipped=reuse.skipped,
                      reused=reuse.reused,
                      dropped=s.dropped, sent=s.written, repeated=sink.repeated,
                      reconnects=getattr(source, "reconnects", 0), latency_p50=s.latency_p50,
-                     latency_p95=s.latency_p95, fps=s.fps)
+                     latency_p95=s.latency_p95, fps=s.fps, behind=_behind(sink),
+                     reuse_ages=reuse.ages(), faces_hidden=None if faces is None else faces.frames_hidden,
+                     faces_covered=0 if faces is None else faces.frames_covered)
+
+
+def _behind(sink: RepeatLast) -> tuple[tuple[str, int, int], ...]:
+    """The writer-thread outputs that skipped frames: what went out there is theirs to count, not `sent`."""
+    outputs = sink.sink.sinks if isinstance(sink.sink, TeeSink) else [sink.sink]
+    return tuple((out.path, out.frames_written, out.skipped) for out in outputs
+                 if isinstance(out, BackgroundSink) and out.skipped)
 
 
 def _print_line(stats: LiveStats) -> None:

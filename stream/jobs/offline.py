@@ -9,12 +9,18 @@ from typing import Any
 
 from tqdm import tqdm
 
+from model.errors import P3MError
+from model.matters.base import Matter
 from stream import hwcodecs
 from stream.jobs.assembly import Assembly
+from stream.jobs.budget import check_memory
 from stream.jobs.config import CutoutConfig, load_config
 from stream.pipeline.runner import Pipeline, Stats, cancel_on_signals
 from stream.sinks.files import check_outputs, open_sinks
+from stream.sinks.paths import Confirm
 from stream.sources.files import open_source
+from stream.sources.matte import MatteSource
+from stream.stages.refine import RefineStage
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +36,8 @@ class CutoutResult:
     interrupted: bool
     damaged: int = 0                # input packets the decoder rejected (those frames are missing)
     busy_ms: dict[str, float] = field(default_factory=dict)   # per thread: ms of work per frame written
+    faces_hidden: int | None = None  # frames written with a face hidden (None: --blur-faces off)
+    refine_s: float | None = None    # seconds --refine's closed-form matting took (None: off)
 
     @property
     def fps(self) -> float:
@@ -41,50 +49,86 @@ class CutoutResult:
         if self.damaged:
             state += f" ({self.damaged} damaged input frame{'s' if self.damaged > 1 else ''} skipped)"
         where = f"-> {self.output}" if self.frames else f"({self.output} not created)"
+        if self.faces_hidden is not None:
+            state += f" (faces hidden in {self.faces_hidden})"
+        if self.refine_s is not None:
+            state += f", refined in {self.refine_s:.1f} s ({1000 * self.refine_s / max(self.frames, 1):.0f} ms a frame)"
         return f"{state} in {self.seconds:.1f} s ({self.fps:.1f} fps) with {self.model} {where}"
 
 
 def cutout(input: str | Path, output: str | Path, *, config: str | Path | None = None,
-           quiet: bool = False, **options: Any) -> CutoutResult:
+           quiet: bool = False, overwrite: bool = False, confirm: Confirm | None = None,
+           **options: Any) -> CutoutResult:
     """Cut the person out of `input` and write `output`; `options` are CutoutConfig fields.
 
     `config` is a YAML file or preset name whose values the options override. Raises P3MError on
     user mistakes (bad input, output, weights, background, option).
     """
     settings = load_config(config, **options)
-    return run_cutout(str(input), str(output), settings, quiet=quiet)
+    return run_cutout(str(input), str(output), settings, quiet=quiet, overwrite=overwrite, confirm=confirm)
 
 
 def run_cutout(input: str, output: str, settings: CutoutConfig, *, quiet: bool = False,
-               overlap_batches: bool = True) -> CutoutResult:
+               overlap_batches: bool = True, matter: Matter | None = None,
+               keep_interrupted: bool = True, overwrite: bool = False,
+               confirm: Confirm | None = None) -> CutoutResult:
     """Build source → matting → smoothing → compositing → sink(s) and run it offline (nothing dropped).
-    `overlap_batches`: on CUDA, a batch's host work overlaps the previous batch's GPU work (DeviceCutout)."""
+    `overlap_batches`: on CUDA, a batch's host work overlaps the previous batch's GPU work (DeviceCutout).
+    `matter`: a model loaded from `settings` that the caller keeps (and closes) for its next jobs.
+    `keep_interrupted`: Ctrl-C keeps a playable output of the frames done; False removes it (Aborted).
+    `overwrite`: replace existing outputs; else `confirm` (a terminal's y/N) decides, or they are refused."""
     with contextlib.ExitStack() as stack:
         assembly = Assembly(stack, settings)       # the background is checked before anything opens
         hardware = settings.hw_codecs != "off"      # NVENC where it works, else CPU (logged)
         # NVDEC only when asked: through PyAV its frames come back to host memory and convert there, slower
         # than decoding on the CPU threads (bench/RESULTS.md).
         source = stack.enter_context(open_source(input, hw_decode=settings.hw_codecs == "all"))
+        if settings.matte is not None:             # the alpha comes with each frame: no model runs
+            source = stack.enter_context(MatteSource(source, settings.matte))
         transparent = assembly.compositor.transparent
+        assembly.reserve_outputs(output, source, overwrite=overwrite, confirm=confirm)
         formats = check_outputs(output, source, transparent=transparent, alpha_out=settings.alpha_out)
         if hardware:          # NVENC's probe (slow where it fails) runs while the model loads
             for fmt in formats:
                 hwcodecs.prefetch_encoder(fmt.codec, source.width, source.height, fmt.pix_fmt)
-        assembly.load(batched=True)                # before the sinks: a bad infer_size leaves no output
+        # Before the sinks: a bad infer_size leaves no output.
+        batch = 1 if settings.matte is not None else assembly.load(batched=True, matter=matter).batch_size
+        check_memory(source.width, source.height, infer_size=settings.infer_size, batch=batch,
+                     queue_size=settings.queue_size)
         sink = stack.enter_context(open_sinks(output, source, transparent=transparent,
                                               alpha_out=settings.alpha_out, audio=settings.audio, crf=settings.crf,
                                               preset=settings.preset, hw_codecs=hardware))
         log.info("video: %s", hwcodecs.describe(source, sink))
         # CUDA: one stage, the tensors stay on the device; the alpha comes back only for a matte output.
-        stages = [*assembly.stages(keep_alpha=settings.alpha_out is not None, overlap_batches=overlap_batches),
-                  *assembly.face_blur()]
+        keep_alpha = settings.alpha_out is not None or settings.blur_faces == "others"   # others: whose face
+        stages = [*(assembly.stages(keep_alpha=keep_alpha, overlap_batches=overlap_batches)
+                    if settings.matte is None else [assembly.compositor]), *assembly.face_blur()]
+        refine = _add_refine(stages, assembly.compositor) if settings.refine else None
         pipeline = Pipeline(source, stages, sink, policy="offline", capacity=settings.queue_size)
-        with _progress(source.frame_count, quiet) as on_frame, cancel_on_signals(pipeline):
+        with _progress(source.frame_count, quiet) as on_frame, cancel_on_signals(pipeline, keep=keep_interrupted):
             stats = pipeline.run(on_frame)
-    return CutoutResult(output=output, frames=stats.written, seconds=stats.elapsed,
-                        model=assembly.matter.describe(), interrupted=stats.cancelled,
+    result = CutoutResult(output=output, frames=stats.written, seconds=stats.elapsed,
+                        model=assembly.matter.describe() if settings.matte is None else f"the matte {settings.matte}",
+                        interrupted=stats.cancelled,
                         damaged=getattr(source, "damaged", 0),
-                        busy_ms={k: 1000 * v / max(stats.written, 1) for k, v in stats.busy.items()})
+                        busy_ms={k: 1000 * v / max(stats.written, 1) for k, v in stats.busy.items()},
+                        faces_hidden=None if assembly.faces is None else assembly.faces.frames_hidden,
+                        refine_s=None if refine is None else refine.seconds)
+    if result.faces_hidden == 0 and result.frames:
+        log.warning("--blur-faces found no face in any of the %d frames: check the output by eye before "
+                    "sharing it", result.frames)
+    return result
+
+
+def _add_refine(stages: list, compositor: object) -> RefineStage:
+    """--refine's stage, put into `stages` just before the compositor (the CPU plan; CUDA's fused stage has none
+    to put it before: refused)."""
+    if compositor not in stages:
+        raise P3MError("--refine runs on the CPU path: the CUDA cut-out composites on the device",
+                       "add --device cpu, or leave out --refine")
+    refine = RefineStage()
+    stages.insert(stages.index(compositor), refine)
+    return refine
 
 
 @contextlib.contextmanager

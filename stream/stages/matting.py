@@ -6,6 +6,8 @@ stream/pipeline/runner.py runs each in its own thread, in live and offline mode 
 """
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import cv2
@@ -14,6 +16,7 @@ import numpy as np
 from model.errors import P3MError
 from model.matters.base import Matter
 from stream.frames import Frame
+from stream.pipeline.queues import Cancelled
 from stream.protocols import Stage
 from stream.stages.guided_filter import GUIDED_EPS, GUIDED_RADIUS, UPSAMPLERS, guided_upsample_gray_cpu
 
@@ -26,7 +29,8 @@ if TYPE_CHECKING:                   # torch is imported where a path uses it: th
 class MattingStage:
     """Runs `matter` on the frame shrunk to `infer_size` (long side), then upsamples the alpha to full size:
     `guided` snaps its edges to the frame's (fast guided filter, `radius` in model pixels), `bilinear` does not.
-    The stage owns `matter` and closes it. A CUDA matter gets the device path (device_matting.py:
+    The stage owns `matter` and closes it, unless `owns_matter` is False (a batch worker reusing one model
+    for many videos). A CUDA matter gets the device path (device_matting.py:
     upload once, all of it on the GPU); `batch_size` > 1 lets an offline pipeline call `process_batch`.
     """
 
@@ -35,19 +39,22 @@ class MattingStage:
 
     def __init__(self, matter: Matter, infer_size: int = 512, upsample: str = "guided",
                  radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS, guide: str = "gray",
-                 batch_size: int = 1) -> None:
+                 batch_size: int = 1, owns_matter: bool = True) -> None:
         m = matter.size_multiple
         if not isinstance(infer_size, int) or infer_size < m or infer_size % m:
             raise P3MError(f"infer_size {infer_size!r} does not suit {matter.describe()}: "
                            f"it needs a positive multiple of {m}",
                            f"use e.g. {max(m, 512 // m * m)} (sizes in steps of {m})")
+        if infer_size < matter.min_size:
+            raise P3MError(f"infer_size {infer_size} is too small for {matter.describe()}: it needs at least "
+                           f"{matter.min_size}", f"use --infer-size {matter.min_size} or more")
         if upsample not in self.UPSAMPLERS:
             raise P3MError(f"unknown upsample {upsample!r}", f"use one of: {', '.join(self.UPSAMPLERS)}")
         if guide not in self.GUIDES:
             raise P3MError(f"unknown guide {guide!r}", f"use one of: {', '.join(self.GUIDES)}")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise P3MError(f"batch {batch_size!r} is not a positive whole number", "use e.g. 1 or 8")
-        self.matter = matter
+        self.matter, self.owns_matter = matter, owns_matter
         self.batch_size = batch_size
         self.infer_size = infer_size
         self.upsample = upsample
@@ -87,11 +94,21 @@ class MattingStage:
     def split(self) -> list[Stage]:
         """This stage as two pipeline stages, the model (with its shrink; it leaves `frame.alpha` at the model's
         resolution) and the upsampling (to full resolution), so that they run on two threads, overlapping one
-        frame's upsampling with the next one's model. The second closes this stage. Not for a CUDA matter,
-        whose device path does both in one go."""
+        frame's upsampling with the next one's model. Whichever ends last closes this stage (either may end first
+        after Ctrl-C or an error). Not for a CUDA matter, whose device path does both in one go."""
         if self.device_path is not None:
             raise ValueError("a CUDA matting stage is not split: its device path shrinks, mattes and upsamples at once")
-        return [_ModelStep(self), _UpsampleStep(self)]
+        steps_open = [2]
+        lock = threading.Lock()
+
+        def step_closed() -> None:
+            with lock:
+                steps_open[0] -= 1
+                last = steps_open[0] == 0
+            if last:
+                self.close()
+
+        return [_ModelStep(self, step_closed), _UpsampleStep(self, step_closed)]
 
     def _matte_small(self, frames: list[Frame]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Each frame shrunk to the model's size, with the model's alpha for it (CPU path)."""
@@ -122,44 +139,55 @@ class MattingStage:
     def close(self) -> None:
         if self.device_path is not None:
             self.device_path.close()
-        self.matter.close()
+        if self.owns_matter:
+            self.matter.close()
 
 
 class _ModelStep:
     """MattingStage.split's first half: shrink and model. `frame.alpha` is the model's alpha; the shrunk image
-    (the upsampling's guide) rides in `frame.extras`."""
+    (the upsampling's guide) rides in `frame.extras`.
+
+    A batch goes to the model in pieces of the matter's own `offline_batch`, and `should_stop` (the pipeline
+    sets it) is looked at between pieces: Ctrl-C reaches a long batch in its middle, and a large `--batch`
+    does not make the matter hold (MediaPipe: build) that many at once."""
 
     name = "matting"
 
-    def __init__(self, matting: MattingStage) -> None:
-        self.matting, self.batch_size = matting, matting.batch_size
+    def __init__(self, matting: MattingStage, on_close: Callable[[], None]) -> None:
+        self.matting, self.batch_size, self._on_close = matting, matting.batch_size, on_close
+        self.piece = max(1, matting.matter.offline_batch)
+        self.should_stop: Callable[[], bool] | None = None
 
     def process(self, frame: Frame) -> Frame:
         return self.process_batch([frame])[0]
 
     def process_batch(self, frames: list[Frame]) -> list[Frame]:
-        for frame, (small, alpha) in zip(frames, self.matting._matte_small(frames)):
-            frame.alpha, frame.extras["matting"] = alpha, small
+        for start in range(0, len(frames), self.piece):
+            if start and self.should_stop is not None and self.should_stop():
+                raise Cancelled
+            piece = frames[start:start + self.piece]
+            for frame, (small, alpha) in zip(piece, self.matting._matte_small(piece)):
+                frame.alpha, frame.extras["matting"] = alpha, small
         return frames
 
     def close(self) -> None:
-        pass                      # the upsampling step closes the stage: the matter is still needed there
+        self._on_close()
 
 
 class _UpsampleStep:
-    """MattingStage.split's second half: `frame.alpha` up to full resolution; closes the matting stage."""
+    """MattingStage.split's second half: `frame.alpha` up to full resolution."""
 
     name = "upsampling"
 
-    def __init__(self, matting: MattingStage) -> None:
-        self.matting = matting
+    def __init__(self, matting: MattingStage, on_close: Callable[[], None]) -> None:
+        self.matting, self._on_close = matting, on_close
 
     def process(self, frame: Frame) -> Frame:
         self.matting._upsample(frame, frame.extras.pop("matting"), frame.alpha)
         return frame
 
     def close(self) -> None:
-        self.matting.close()
+        self._on_close()
 
 
 def _shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -42,9 +42,10 @@ def options(command: str) -> dict[str, click.Parameter]:
 def test_cutout_and_live_declare_their_shared_options_once():
     cutout, live = options("cutout"), options("live")
     shared = set(cutout) & set(live) - {"config_file", "output", "quiet"}     # each command's own wording
-    assert shared == {"model", "weights", "device", "precision", "infer_size", "upsample", "smoothing",
-                      "smoothing_strength", "background", "alpha_out", "crf", "preset", "blur_faces",
-                      "blur_style", "face_model"}
+    assert shared == {"model", "weights", "device", "precision", "infer_size", "upsample", "subjects", "smoothing",
+                      "smoothing_strength", "background", "foreground_estimation", "alpha_out", "crf", "preset",
+                      "blur_faces", "no_blur_faces",
+                      "blur_style", "face_model", "overwrite"}
     for name in sorted(shared):
         mine, theirs = cutout[name].to_info_dict(), live[name].to_info_dict()
         helps = [re.sub(r"default [^);]+", "default …", info.pop("help") or "") for info in (mine, theirs)]
@@ -84,7 +85,7 @@ def test_image_command_matches_the_official_resize_result(shared, seed3_pth, tmp
     reference = cv2.imread(str(shared / "p3m" / "parity" / f"{PORTRAIT}_resize_seed3.png"), cv2.IMREAD_UNCHANGED)
     assert mine.shape == reference.shape
     assert (np.abs(mine - reference) <= 1).mean() >= 0.995
-    rgba = cv2.imread(str(tmp_path / f"{PORTRAIT}_rgba.png"), cv2.IMREAD_UNCHANGED)
+    rgba = cv2.imread(str(tmp_path / f"{PORTRAIT}.png"), cv2.IMREAD_UNCHANGED)        # the cut-out keeps the name
     assert rgba.shape == (*mine.shape, 4)
     np.testing.assert_array_equal(rgba[..., 3], mine)
     colour = cv2.imread(str(image))

@@ -17,9 +17,10 @@ from stream.stages.matting import MattingStage
 from stream.stages.smoothing import TemporalSmoother
 
 
-def three_stages(matting: MattingStage, path: DeviceMatting, background: str, smoothing: bool, batch: list):
+def three_stages(matting: MattingStage, path: DeviceMatting, background: str, smoothing: bool, batch: list,
+                 estimation: bool = True):
     """The reference: the device path's alphas, then the CPU smoother and compositor frame by frame."""
-    smoother, compositor = TemporalSmoother(enabled=smoothing), Compositor(background)
+    smoother, compositor = TemporalSmoother(enabled=smoothing), Compositor(background, estimation)
     for group in path.batches(batch):
         path.alphas(group)
     return [compositor.process(smoother.process(f)) for f in batch]
@@ -34,12 +35,13 @@ def picture(tmp_path):
 
 @pytest.mark.parametrize("background", ["green", "#1e90ff", "blur:8", "transparent", "picture"])
 @pytest.mark.parametrize("smoothing", [True, False])
-def test_one_device_stage_gives_what_the_three_stages_give(background, smoothing, picture):
+@pytest.mark.parametrize("estimation", [True, False])
+def test_one_device_stage_gives_what_the_three_stages_give(background, smoothing, estimation, picture):
     background = picture if background == "picture" else background
     matting = MattingStage(KeyMatter(), infer_size=64, batch_size=2)
     reference = three_stages(matting, DeviceMatting(KeyMatter(), matting.infer_shape, batch_size=2), background,
-                             smoothing, scene_frames(5))
-    fused = DeviceCutout(matting, TemporalSmoother(enabled=smoothing), Compositor(background),
+                             smoothing, scene_frames(5), estimation)
+    fused = DeviceCutout(matting, TemporalSmoother(enabled=smoothing), Compositor(background, estimation),
                          device_path=DeviceMatting(KeyMatter(), matting.infer_shape, batch_size=2))
     frames = scene_frames(5)
     mine = fused.process_batch(frames[:2]) + fused.process_batch(frames[2:4]) + [fused.process(frames[4])]
@@ -49,7 +51,13 @@ def test_one_device_stage_gives_what_the_three_stages_give(background, smoothing
     for a, b in zip(reference, mine):
         np.testing.assert_allclose(b.alpha, a.alpha, rtol=0, atol=1e-6)
         assert b.output.shape == (96, 160, channels) and b.output.dtype == np.uint8
-        assert np.abs(b.output.astype(int) - a.output.astype(int)).max() <= bound
+        difference = np.abs(b.output.astype(int) - a.output.astype(int))
+        if estimation:      # the device solves F as pymatting does, sweeping all pixels at once (not alike);
+            # a transparent output carries F itself, not F·α: its edge colours differ more
+            edge = (8, 1.0) if channels == 4 else (3, 0.5)
+            assert difference.max() <= bound + edge[0] and difference.mean() < edge[1]
+        else:
+            assert difference.max() <= bound
     if smoothing:       # smoothing really ran: the moving edge differs from the raw alpha of the same frame
         raw = scene_frames(5)
         DeviceMatting(KeyMatter(), matting.infer_shape).alphas(raw)

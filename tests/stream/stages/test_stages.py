@@ -239,7 +239,8 @@ def test_resets_on_scene_cut_and_size_change_and_can_be_disabled():
 # --- Compositor ---------------------------------------------------------------------------------------
 
 def _composite(background: str, image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    compositor = Compositor(background)
+    """The plain blend (the frame's own colours at edges: tests/stream/stages/test_foreground.py has the rest)."""
+    compositor = Compositor(background, foreground_estimation=False)
     try:
         return compositor.process(_frame(image, alpha)).output
     finally:
@@ -379,7 +380,7 @@ def test_a_blur_too_wide_for_a_tiny_frame_is_rendered_on_the_host(person):
     import torch
 
     image, alpha = person                                   # 64×48: shrunk 25× for blur:100, 2×1 pixels
-    compositor = Compositor("blur:100")
+    compositor = Compositor("blur:100", foreground_estimation=False)
     assert compositor._background.render_tensor(torch.from_numpy(image)[None]) is None
     on_device = compositor.composite_tensor(torch.from_numpy(image)[None], torch.from_numpy(alpha)[None], [image])
     assert np.abs(on_device[0].numpy().astype(int) - _composite("blur:100", image, alpha)).max() <= 1
@@ -387,7 +388,7 @@ def test_a_blur_too_wide_for_a_tiny_frame_is_rendered_on_the_host(person):
 
 def test_transparent_is_rgba(person):
     image, alpha = person
-    compositor = Compositor("transparent")
+    compositor = Compositor("transparent", foreground_estimation=False)
     out = compositor.process(_frame(image, alpha)).output
     assert compositor.transparent and out.shape == (48, 64, 4) and out.dtype == np.uint8
     np.testing.assert_array_equal(out[..., :3], image)
