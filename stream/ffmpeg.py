@@ -71,6 +71,15 @@ def open_input(spec: str, *, format: str | None = None, options: dict[str, str] 
     return abandonable(opened)
 
 
+_given_up: list[threading.Thread] = []     # open threads abandoned, maybe still blocked inside FFmpeg
+
+
+def blocked_opens() -> bool:
+    """True while an abandoned open is still inside FFmpeg: finalising the interpreter beside such a thread can
+    crash it (stream/cli/__init__.py exits without finalising then)."""
+    return any(thread.is_alive() for thread in _given_up)
+
+
 def abandonable(open_thing: Callable[[], T], should_stop: Callable[[], bool] | None = None) -> T:
     """`open_thing()` on a helper thread while this one waits in short joins, so that a stop gets through at
     once instead of after FFmpeg's open timeout: Ctrl-C (a KeyboardInterrupt, main thread) or `should_stop()`
@@ -98,6 +107,7 @@ def abandonable(open_thing: Callable[[], T], should_stop: Callable[[], bool] | N
             if should_stop is not None and should_stop() and thread.is_alive():
                 raise Abandoned("stopped while opening")
     except BaseException:
+        _given_up.append(thread)
         with lock:
             result["abandoned"] = True
             if "value" in result:

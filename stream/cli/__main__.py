@@ -1,4 +1,4 @@
 """`python -m stream.cli`: the `p3m` command."""
-from stream.cli.main import main
+from stream.cli import run
 
-main()
+run()

@@ -7,8 +7,8 @@ sys.path[:0] = [str(TESTS), str(TESTS.parent)]     # the test helpers, and the r
 
 from helpers import robust_doubles  # noqa: E402
 
-from stream.cli.main import main  # noqa: E402
+from stream.cli import run  # noqa: E402
 
 if __name__ == "__main__":
     robust_doubles.register()
-    main()
+    run()
