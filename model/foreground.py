@@ -75,7 +75,7 @@ def solve_small(image: np.ndarray, alpha: np.ndarray, work_size: int) -> tuple[n
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     small = _shrink(image, size).astype(np.float32) * (1 / 255)
     small_alpha = _shrink(np.ascontiguousarray(alpha, dtype=np.float32), size).clip(0, 1)
-    fg, bg = _ml()(small, small_alpha, return_background=True)
+    fg, bg = pymatting_ml()(small, small_alpha, return_background=True)
     return fg.astype(np.float32, copy=False), bg.astype(np.float32, copy=False)
 
 
@@ -127,7 +127,7 @@ def _to_uint8(values: np.ndarray) -> np.ndarray:
     return (values * 255 + 0.5).clip(0, 255).astype(np.uint8)
 
 
-def _ml():
+def pymatting_ml():
     """pymatting's solver, imported on first use: numba compiles pymatting on its first import after an
     install (about a minute, cached after that), and a job that composites nothing needs none of it."""
     import numba

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from model.foreground import estimate_band
+from model.foreground_band import paint_band, warm_up
 from stream.frames import Frame
 from stream.stages.backgrounds import parse_background
 
@@ -32,6 +32,8 @@ class Compositor:
         self.foreground_estimation = foreground_estimation
         self._background = parse_background(background)
         self._uploaded: tuple[np.ndarray, torch.Tensor] | None = None     # composite_tensor's last background
+        if foreground_estimation:
+            warm_up()                   # imports while the job loads its model, not when the first frame comes
 
     @property
     def transparent(self) -> bool:
@@ -50,17 +52,15 @@ class Compositor:
         if frame.alpha is None:
             raise ValueError(f"frame {frame.index} has no alpha: run the matting stage first")
         alpha8 = cv2.convertScaleAbs(frame.alpha, alpha=255.0)  # rounds and saturates
-        band = estimate_band(frame.image, frame.alpha, alpha8=alpha8) if self.foreground_estimation else None
+        background = None
         if self._background is None:
             frame.output = cv2.merge([*cv2.split(frame.image), alpha8])  # faster than np.dstack
-            if band is not None:
-                frame.output.reshape(-1, 4)[band.index, :3] = band.foreground_uint8()
-            return frame
-        height, width = frame.image.shape[:2]
-        background = self._background.render(frame.image, (width, height))
-        frame.output = blend(frame.image, background, frame.alpha)
-        if band is not None:
-            frame.output.reshape(-1, 3)[band.index] = band.composite(background)
+        else:
+            height, width = frame.image.shape[:2]
+            background = self._background.render(frame.image, (width, height))
+            frame.output = blend(frame.image, background, frame.alpha)
+        if self.foreground_estimation:
+            paint_band(frame.image, frame.alpha, alpha8, frame.output, background)
         return frame
 
     def composite_tensor(self, images: torch.Tensor, alphas: torch.Tensor,

@@ -9,6 +9,7 @@ from helpers.doubles import cuda
 from helpers.halo_scene import GREEN, MAGENTA, halo_scene, naive_composite
 
 from model.foreground import estimate_band, estimate_foreground, fit_to_pixels
+from model.foreground_band import paint_band
 from stream.frames import Frame
 from stream.stages.compositing import Compositor, blend
 
@@ -62,6 +63,22 @@ def test_only_the_band_changes(scene):
     assert (out[~solid] != plain[~solid]).any()
     off = Compositor(HEX, foreground_estimation=False).process(_frame(scene.image, scene.alpha)).output
     np.testing.assert_array_equal(off, plain)
+
+
+def test_the_compiled_pass_paints_what_the_numpy_steps_give(scene):
+    """The compositor's one-pass kernel (model/foreground_band.py) against estimate_band's numpy steps: the
+    same composite and the same transparent colours, to rounding."""
+    band = estimate_band(scene.image, scene.alpha)
+    alpha8 = np.round(scene.alpha * 255).astype(np.uint8)
+    background = np.broadcast_to(np.uint8(MAGENTA), scene.image.shape).copy()
+    composite = np.zeros_like(scene.image)
+    assert paint_band(scene.image, scene.alpha, alpha8, composite, background)
+    np.testing.assert_allclose(composite.reshape(-1, 3)[band.index], band.composite(background), atol=1)
+    rgba = np.zeros((*scene.alpha.shape, 4), np.uint8)
+    assert paint_band(scene.image, scene.alpha, alpha8, rgba)
+    np.testing.assert_allclose(rgba.reshape(-1, 4)[band.index, :3], band.foreground_uint8(), atol=2)
+    outside = np.setdiff1d(np.arange(alpha8.size), band.index)
+    assert not rgba.reshape(-1, 4)[outside].any() and not composite.reshape(-1, 3)[outside].any()
 
 
 def test_a_hard_matte_needs_no_estimate(scene):
