@@ -70,6 +70,8 @@ class CutoutConfig(Settings):
     def __post_init__(self) -> None:
         if isinstance(self.blur_faces, bool):     # YAML and older callers: true / false
             object.__setattr__(self, "blur_faces", "all" if self.blur_faces else None)
+        if self.subjects is False:                # YAML reads a bare `off` as false
+            object.__setattr__(self, "subjects", "off")
         super().__post_init__()
 
     @classmethod

@@ -65,3 +65,10 @@ def test_the_bundled_model_gets_subject_selection_by_default_and_any_model_as_as
     assert modes(model="mediapipe") == ["main"]
     assert modes(model="mediapipe", subjects="all") == ["all"]
     assert modes(model="mediapipe", subjects="off") == []
+
+
+def test_a_preset_may_write_subjects_off_bare(tmp_path):
+    """YAML reads a bare `off` as false: a preset saying `subjects: off` means off, not a type error."""
+    preset = tmp_path / "p.yaml"
+    preset.write_text("subjects: off\n")
+    assert CutoutConfig.load(preset).subjects == "off"
