@@ -5,6 +5,7 @@ User errors are raised as P3MError; the group prints them as one line.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -165,30 +166,50 @@ def image_command(inputs: tuple[str, ...], weights: str | None, strategy: str, r
     from model.refine import refine_alpha
 
     paths = _collect_images(inputs)
-    matte = _image_matter(weights, strategy, device)
-    refine = weights is None if refine is None else refine
     out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
+    _check_image_outputs(paths, out)
+    refine = weights is None if refine is None else refine
+    with contextlib.ExitStack() as stack:
+        matte = _image_matter(weights, strategy, device, stack)
+        out.mkdir(parents=True, exist_ok=True)
+        for path in paths:
+            rgb = read_rgb(path)
+            alpha = matte(rgb)
+            took = ""
+            if refine:
+                start = time.perf_counter()
+                alpha = refine_alpha(rgb, alpha)
+                took = f" (refined in {time.perf_counter() - start:.1f} s)"
+            write_alpha_png(out / f"{path.stem}_alpha.png", alpha)
+            write_rgba_png(out / f"{path.stem}.png", estimate_foreground(rgb, alpha), alpha)
+            click.echo(f"{path} -> {out / (path.stem + '.png')}{took}")
+
+
+def _check_image_outputs(paths: list[Path], out: Path) -> None:
+    """`p3m image` names its outputs by the inputs' stems: refuse two inputs of one stem, and an output that
+    would be one of the inputs (`p3m image photos/ -o photos/` with PNG photos)."""
+    inputs = {path.resolve() for path in paths}
+    stems: dict[str, Path] = {}
     for path in paths:
-        rgb = read_rgb(path)
-        alpha = matte(rgb)
-        took = ""
-        if refine:
-            start = time.perf_counter()
-            alpha = refine_alpha(rgb, alpha)
-            took = f" (refined in {time.perf_counter() - start:.1f} s)"
-        write_alpha_png(out / f"{path.stem}_alpha.png", alpha)
-        write_rgba_png(out / f"{path.stem}.png", estimate_foreground(rgb, alpha), alpha)
-        click.echo(f"{path} -> {out / (path.stem + '.png')}{took}")
+        if path.stem in stems:
+            raise P3MError(f"{stems[path.stem]} and {path} would both be written as {path.stem}.png",
+                           "rename one of them, or cut them out into different folders")
+        stems[path.stem] = path
+        for name in (f"{path.stem}.png", f"{path.stem}_alpha.png"):
+            if (out / name).resolve() in inputs:
+                raise P3MError(f"-o {out}: {name} would write over the input {out / name}",
+                               "choose another output folder")
 
 
-def _image_matter(weights: str | None, strategy: str, device: str):
+def _image_matter(weights: str | None, strategy: str, device: str, stack: contextlib.ExitStack):
     """alpha = matte(rgb) for `p3m image`: P3M-Net with `weights` (the official image strategies), else the
-    bundled model at the image's own size."""
+    bundled model at the image's own size with its main subject kept (model/subjects.py); closed by `stack`."""
     if weights is None:
         from model.matters.registry import make_matter
+        from model.subjects import select_subjects
 
-        return make_matter("mediapipe")
+        bundled = stack.enter_context(make_matter("mediapipe"))
+        return lambda rgb: select_subjects(bundled(rgb))
     from model import infer_image, load_p3mnet
     from model.runtime.devices import resolve_device
 

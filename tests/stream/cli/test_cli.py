@@ -139,3 +139,20 @@ def test_user_mistakes_are_one_clear_line(tmp_path, monkeypatch, args, words):
     first = result.output.strip().splitlines()[0]
     assert first.startswith("error: ") and words in first
     assert not any(p.name.startswith("out") for p in tmp_path.iterdir())
+
+
+def test_image_never_writes_over_its_inputs_nor_two_outputs_over_one_another(tmp_path):
+    """`p3m image` names outputs by stems: PNG photos cut out into their own folder, or a.jpg beside a.png,
+    are refused before anything is written."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    picture = np.full((32, 32, 3), 128, np.uint8)
+    cv2.imwrite(str(photos / "a.png"), picture)
+    before = (photos / "a.png").read_bytes()
+    result = CliRunner().invoke(main, ["image", str(photos), "-o", str(photos)])
+    assert result.exit_code == 1 and "would write over the input" in result.output, result.output
+    assert (photos / "a.png").read_bytes() == before and sorted(p.name for p in photos.iterdir()) == ["a.png"]
+    cv2.imwrite(str(photos / "a.jpg"), picture)
+    result = CliRunner().invoke(main, ["image", str(photos), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "would both be written as a.png" in result.output, result.output
+    assert not (tmp_path / "out").exists()
