@@ -14,9 +14,10 @@ import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.synchronize import Event
+from pathlib import Path
 
 from model.errors import P3MError
-from model.matters.registry import default_weights_path
+from model.matters.auto import choose
 from stream.jobs.batch.inputs import Video
 from stream.jobs.batch.report import VideoResult
 from stream.jobs.batch.worker import cut_one
@@ -31,8 +32,10 @@ _stop: Event | None = None       # in a worker: set when the batch is stopping
 
 def local_gpus(settings: CutoutConfig) -> list[str]:
     """The CUDA devices this machine's workers share: none for a CPU model or `--device cpu`."""
-    p3mnet = settings.model == "p3mnet" or (
-        settings.model == "auto" and (settings.weights is not None or default_weights_path().is_file()))
+    if settings.model == "auto":
+        p3mnet = choose(Path(settings.weights) if settings.weights else None)[0] == "p3mnet"
+    else:
+        p3mnet = settings.model.startswith("p3mnet")        # p3mnet and its variants p3mnet-r34, ...
     if settings.device == "cpu" or not p3mnet:
         return []
     import torch  # deferred: only a P3M-Net batch needs it here

@@ -110,6 +110,9 @@ def _cut(engine: LocalPool | RayTasks, todo: list[Video], skipped: int, results:
         for result in engine.cancel():
             results[result.input] = result
         return True
+    except P3MError:                # the model does not load: the other workers' videos would fail alike
+        engine.cancel()
+        raise
     finally:
         progress.close()
     return False
