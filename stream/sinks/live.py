@@ -183,6 +183,9 @@ class StreamSink(Sink):
         except (av.FFmpegError, OSError) as e:
             self._relay.kill()
             self._fail_open(self.path, e)
+        except BaseException:       # anything else (Ctrl-C, a missing encoder): no relay process left behind
+            self._relay.kill()
+            raise
 
     @staticmethod
     def _fail_open(url: str, error: BaseException) -> NoReturn:
