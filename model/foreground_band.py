@@ -1,10 +1,9 @@
 """The edge band's colours in one compiled pass, for the compositor's every frame on the CPU.
 
 model/foreground.py's `estimate_band` + `EdgeBand.composite` do the same in numpy: gather the band's pixels,
-sample the small F and B there, fit, mix. At 720p the band is 7-13 % of the frame and those steps made a
-dozen full-band temporaries (~20 ms a frame); here each band pixel is read once, fitted and written in place
-(~1 ms), with the GIL released so the pipeline's other threads run meanwhile. The solve at the reduced size
-is still pymatting's (`solve_small`).
+sample the small F and B there, fit, mix, through a dozen full-band temporaries; here each band pixel is read
+once, fitted and written in place, with the GIL released so the pipeline's other threads run meanwhile (the
+costs: bench/RESULTS.md). The solve at the reduced size is still pymatting's (`solve_small`).
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 
 The matte's edge (α = 0.5), grown and shrunk by `band_px` at the working size, is the unknown region; inside
 is foreground, outside background. The solve runs at `work_size` (long side: the time grows faster than the
-pixels), and its alpha is scaled back to the image. About a second a photo on these machines (bench/RESULTS.md).
+pixels), and its alpha is scaled back to the image. A quality mode, not a per-frame one (costs: bench/RESULTS.md).
 """
 from __future__ import annotations
 

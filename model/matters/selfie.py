@@ -41,7 +41,7 @@ class MediaPipeMatter(Matter):
     name = "mediapipe"
     VARIANTS = {"general": "selfie_segmentation.tflite", "landscape": "selfie_segmentation_landscape.tflite"}
     offline_batch = 2       # two segmenters at once (matte_batch) keep the cores busier offline
-    recheck_every = 30      # images between two checks of the choice (a second at 30 fps; a call is ~5 ms)
+    recheck_every = 30      # images between two checks of the choice (a second at 30 fps)
 
     def __init__(self, variant: str = "auto") -> None:
         if variant not in ("auto", *self.VARIANTS):
