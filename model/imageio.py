@@ -76,6 +76,11 @@ def write_rgba_png(path: str | Path, rgb: np.ndarray, alpha: np.ndarray) -> None
     _write(path, cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
 
 
+def write_png(path: str | Path, image: np.ndarray) -> None:
+    """An H×W×3 RGB or H×W×4 RGBA uint8 image (a composite, a straight-alpha cut-out) as a PNG."""
+    _write(path, cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA if image.shape[2] == 4 else cv2.COLOR_RGB2BGR))
+
+
 def _write(path: str | Path, image: np.ndarray) -> None:
     if not cv2.imwrite(str(path), image):
         raise P3MError(f"cannot write {path}", "check that the folder exists and is writable")

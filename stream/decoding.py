@@ -46,12 +46,14 @@ class VideoReader:
         size: the upright size to scale to (a camera size asked of a file); the input's by default.
         reconnects: a read or decode error is raised, for the caller to reopen; else it ends the input (read)
             or is a P3MError (decode), as for a file.
+        start: seconds to skip: a seek to the keyframe before, then frames before `start` decoded and dropped
+            (frame-accurate); a start past the last frame is a P3MError.
     """
 
     def __init__(self, spec: str, *, name: str | None = None, hint: str | None = None, format: str | None = None,
                  options: dict[str, str] | None = None, hwaccel: Any = None, thread_type: str = "AUTO",
-                 size: tuple[int, int] | None = None, reconnects: bool = False) -> None:
-        self.name, self.reconnects = name or spec, reconnects
+                 size: tuple[int, int] | None = None, reconnects: bool = False, start: float = 0.0) -> None:
+        self.name, self.reconnects, self.start = name or spec, reconnects, start
         _check_y4m_header(spec, self.name)
         try:
             self.container = open_input(spec, format=format, options=options, hwaccel=hwaccel)
@@ -91,7 +93,10 @@ class VideoReader:
         self.count = 0                   # frames handed out so far
         self.missing = MissingFrames()   # packets that gave no frame: counted, with their times
         self._reordered = False
+        self.skipped = 0                 # frames decoded before `start` and dropped
         self._frames = self._in_time_order(self._decode())
+        if self.start > 0:
+            self._frames = self._from_start(self._frames)
         try:
             self._first = next(self._frames, None)
         except (av.FFmpegError, OSError) as e:     # only an input that reconnects raises these
@@ -99,10 +104,33 @@ class VideoReader:
         if self._first is None:
             raise P3MError(f"{self.name} has a video stream but no frame could be decoded",
                            "the file is empty or damaged")
+        self.first_pts: int | None = self._first.pts
         # Counter-clockwise quarter turns, as FFmpeg applies them by default (autorotate).
         self.rotation = round(self._first.rotation / 90) % 4 * 90
         if self.rotation:
             log.info("%s: display rotation %d°: the frames are turned upright", self.name, self.rotation)
+
+    def _from_start(self, frames: Iterator[av.VideoFrame]) -> Iterator[av.VideoFrame]:
+        """`frames` from the first at or after `start`: a seek to the keyframe before it (where the input seeks),
+        then the frames before it dropped. Nothing at or after it: a P3MError naming the input's last time."""
+        time_base = self.stream.time_base or Fraction(1, 1_000_000)
+        first = round(self.start / time_base) + (self.stream.start_time or 0)
+        try:
+            self.container.seek(first, stream=self.stream, backward=True)
+        except (av.FFmpegError, OSError) as e:     # a pipe or a live stream: decode from the beginning instead
+            log.info("%s: cannot seek (%s): decoding from the start up to %.3f s", self.name, error_reason(e),
+                     self.start)
+        last = None
+        for frame in frames:
+            if frame.pts is None or frame.pts >= first:
+                yield frame
+                yield from frames
+                return
+            last = frame.pts
+            self.skipped += 1
+        end = "" if last is None else f" (its last frame is at {float(last * time_base):.3f} s)"
+        raise P3MError(f"the start, {self.start:g} s, is past the end of {self.name}{end}",
+                       "give a time within the video")
 
     def _estimate_count(self) -> int | None:
         if self.stream.frames > 0:
@@ -200,7 +228,7 @@ class VideoReader:
             log.warning("%s: %d input frame%s could not be decoded (%s): they are missing from the output, the "
                         "others keep their times (the sound stays in sync)", self.name, self.missing.count,
                         "s" if self.missing.count > 1 else "", self.missing.describe(self.time_base, self.fps))
-        if self.frame_count and self.count < 0.9 * self.frame_count - 1:
+        if self.frame_count and not self.start and self.count < 0.9 * self.frame_count - 1:
             log.warning("%s: the input ended after %d of the %d frames its header announces: "
                         "it may be truncated", self.name, self.count, self.frame_count)
 
@@ -208,6 +236,10 @@ class VideoReader:
     def dropped(self) -> int:
         """Input frames that never came out of the decoder (damaged or undecodable packets), so far."""
         return self.missing.count
+
+    def dropped_before(self, pts: int) -> int:
+        """`dropped`, for a read that stopped at the frame at `pts`: the packets still in the decoder not counted."""
+        return self.missing.before(pts)
 
     def close(self) -> None:
         """Stop decoding and close the input; safe to call twice."""
@@ -237,6 +269,10 @@ class MissingFrames:
     @property
     def count(self) -> int:
         return max(0, self.packets - self.frames)
+
+    def before(self, pts: int) -> int:
+        """Missing frames timed before `pts` (an input read only up to there: the later ones are in flight)."""
+        return sum(1 for t in self._waiting if t < pts)
 
     def describe(self, time_base: Fraction, fps: Fraction) -> str:
         """The missing frames' times as ranges ("at 1.20 s, 3.04-3.80 s"), or "times unknown"."""

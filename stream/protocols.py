@@ -31,6 +31,8 @@ class Source:
     time_base: Fraction        # unit of `Frame.pts`
     frame_count: int | None    # an estimate; None when unknown (live streams)
     has_audio: bool = False
+    start_time: float = 0.0    # input seconds cut from the start (--start): frame times and the audio start there
+    cut: bool = False          # the frames end before the input does (--duration, --frames): so does the audio
 
     def __iter__(self) -> Iterator[Frame]:
         raise NotImplementedError

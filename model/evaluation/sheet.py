@@ -10,10 +10,10 @@ import numpy as np
 from model.errors import P3MError
 from model.evaluation.evaluate import EvalReport
 from model.imageio import IMAGE_EXTENSIONS
+from model.tiles import labelled_row, write_sheet
 
 IMAGE_DIRS = ("blurred_image", "original_image", "images", "image")   # where a data set keeps its images
 COLUMNS = ("image", "matte", "reference", "error")
-LABEL_HEIGHT = 22
 
 
 def find_image_dir(gt_dir: str | Path) -> Path | None:
@@ -36,18 +36,7 @@ def contact_sheet(report: EvalReport, image_dir: str | Path, out: str | Path, *,
     if not report.files:
         raise P3MError("this evaluation has no files to draw", "score a folder of mattes (p3m eval --pred DIR)")
     order = sorted(report.per_image, key=lambda stem: -report.per_image[stem][key])[:rows]
-    drawn = [_row(stem, report, image_dir, tile_height, key) for stem in order]
-    width = max(row.shape[1] for row in drawn)        # rows of upright and wide images differ: pad with white
-    sheet = np.concatenate([np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0)), constant_values=255)
-                            for row in drawn], axis=0)
-    out = Path(out)
-    if out.suffix.lower() != ".png":
-        raise P3MError(f"a contact sheet is a PNG, not {out.name}", "name it e.g. sheet.png")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.partial.png")
-    if not cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
-        raise P3MError(f"cannot write {out}", "is the folder writable?")
-    tmp.replace(out)                 # never a half-written sheet under the final name
+    write_sheet([_row(stem, report, image_dir, tile_height, key) for stem in order], out)
     return order
 
 
@@ -65,10 +54,5 @@ def _row(stem: str, report: EvalReport, image_dir: Path, height: int, key: str) 
     error = np.abs(pred.astype(np.int16) - ref.astype(np.int16)).astype(np.uint8)
     error_map = cv2.cvtColor(cv2.applyColorMap(error, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
     gray = [cv2.cvtColor(a, cv2.COLOR_GRAY2RGB) for a in (pred, ref)]
-    width = round(image.shape[1] * height / image.shape[0])
-    tiles = [cv2.resize(t, (width, height), interpolation=cv2.INTER_AREA) for t in (image, *gray, error_map)]
-    row = np.concatenate(tiles, axis=1)
-    label = np.full((LABEL_HEIGHT, row.shape[1], 3), 255, np.uint8)
     text = f"{stem}  {key} {report.per_image[stem][key]:.4f}    " + " | ".join(COLUMNS)
-    cv2.putText(label, text, (6, LABEL_HEIGHT - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    return np.concatenate([label, row], axis=0)
+    return labelled_row([image, *gray, error_map], text, height)

@@ -26,7 +26,9 @@ from stream.cli.options import (
     output_options,
     overwrite_option,
     setup_logging,
+    span_options,
 )
+from stream.cli.preview import preview as preview_command
 from stream.jobs.config import CutoutConfig
 
 _DEFAULTS = command_defaults(CutoutConfig)
@@ -86,6 +88,7 @@ def main() -> None:
     p3m eval   --pred out/ --gt P3M-500-P/               SAD, MSE, Grad, Conn ...
     p3m cutout talk.mp4 -o talk_green.mp4                 cut the person out of a video
     p3m cutout talk.mp4 -b transparent -o overlay.webm    transparent overlay (VP9 alpha)
+    p3m preview talk.mp4 --at 1:30 -o preview.png         try the settings on one frame first
     p3m batch clips/ -o cutouts/ --report report.json     every video of a folder (resumable)
     p3m live --camera /dev/video0 --virtual-cam           webcam to a virtual camera, background blurred
     p3m demo -o demo_out/                                 the above on a bundled demo clip
@@ -96,7 +99,8 @@ def main() -> None:
 @click.argument("input")
 @click.option("--output", "-o", required=True,
               help="Composite .mp4/.mkv/.mov (H.264) or .webm (VP9); transparent .webm (VP9 alpha), "
-                   ".mov (ProRes 4444), .mkv (FFV1); or a PNG sequence such as out/%05d.png.")
+                   ".mov (ProRes 4444), .mkv (FFV1); or a PNG sequence such as out/%05d.png. Photos: a folder, "
+                   "out/ (each as <stem>.png), or one photo's .png.")
 @click.option("--config", "-c", "config_file", default=None,
               help="YAML preset: a file or a name in configs/ (offline_cutout, transparent_overlay, ...). "
                    "Flags override it.")
@@ -111,6 +115,7 @@ def main() -> None:
 @output_options(_DEFAULTS)
 @overwrite_option
 @offline_options(_DEFAULTS)
+@span_options
 @face_options(_DEFAULTS)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or info lines; errors and the summary only.")
 def cutout(input: str, output: str, config_file: str | None, quiet: bool, overwrite: bool,
@@ -119,7 +124,8 @@ def cutout(input: str, output: str, config_file: str | None, quiet: bool, overwr
 
     INPUT is a video file, a URL FFmpeg opens (rtsp/http), a folder of images or a pattern like
     frames/%05d.png. Audio is copied untouched; every frame is kept. Ctrl-C stops cleanly and keeps a
-    playable file with the frames done so far.
+    playable file with the frames done so far. A photo, or a folder of photos of any sizes, cut out into a
+    folder keeps its names (-o out/ writes out/<stem>.png).
     """
     from stream.jobs.offline import cutout as run
 
@@ -153,5 +159,5 @@ def demo(outdir: str, quiet: bool) -> None:
         click.echo(result.summary(), err=True)
 
 
-for command in (live_command, batch_command, *MODEL_COMMANDS):
+for command in (preview_command, live_command, batch_command, *MODEL_COMMANDS):
     main.add_command(command)

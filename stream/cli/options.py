@@ -10,6 +10,7 @@ from typing import TypeVar
 
 import click
 
+from model.errors import P3MError
 from stream.jobs.config import ConfigError, CutoutConfig
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -40,8 +41,8 @@ def model_options(command: F) -> F:
 
 
 def matting_options(defaults: CutoutConfig) -> Callable[[F], F]:
-    """--infer-size, --upsample, --subjects, --smoothing, --smoothing-strength and --background, as both jobs take
-    them."""
+    """--infer-size, --upsample, --subjects, --smoothing, --smoothing-strength, --background and the matte tuning,
+    as both jobs take them."""
     return lambda command: _with(command, [
         click.option("--infer-size", type=int, default=None,
                      help=f"Long side the model sees (P3M-Net: a multiple of 32; default {defaults.infer_size})."),
@@ -62,6 +63,18 @@ def matting_options(defaults: CutoutConfig) -> Callable[[F], F]:
         click.option("--foreground-estimation/--no-foreground-estimation", default=None,
                      help="Estimate the person's own colours at soft edges, so no halo of the old background comes "
                           f"along (default {'on' if defaults.foreground_estimation else 'off'})."),
+        click.option("--threshold", type=float, default=None, metavar="T",
+                     help="Matte tuning: alpha below T (0-0.99) becomes 0, above it stays soft (default "
+                          f"{defaults.threshold:g}: off)."),
+        click.option("--erode", type=int, default=None, metavar="PX",
+                     help=f"Shrink the matte by PX pixels (default {defaults.erode})."),
+        click.option("--dilate", type=int, default=None, metavar="PX",
+                     help=f"Grow the matte by PX pixels, after --erode (default {defaults.dilate})."),
+        click.option("--feather", type=int, default=None, metavar="PX",
+                     help=f"Soften the matte's edges over PX pixels (default {defaults.feather})."),
+        click.option("--spill", type=click.Choice(defaults.CHOICES["spill"]), default=None,
+                     help="Take a green or blue screen's colour cast off the person (default "
+                          f"{defaults.spill})."),
     ])
 
 
@@ -107,6 +120,40 @@ def offline_options(defaults: CutoutConfig) -> Callable[[F], F]:
                      help="auto (default): NVENC where it works here, CPU decoding; all: NVDEC too; off: CPU codecs "
                           "only."),
     ])
+
+
+def span_options(command: F) -> F:
+    """--start, --duration and --frames: a piece of the input, to try settings on a long clip."""
+    return _with(command, [
+        click.option("--start", default=None, metavar="TIME", callback=_time,
+                     help="Start this far into the input: seconds (12.5) or [HH:]MM:SS[.ms] (frame-accurate; the "
+                          "audio is cut to match, the output starts at 0)."),
+        click.option("--duration", default=None, metavar="TIME", callback=_time,
+                     help="Cut-out this long from the start (same forms as --start)."),
+        click.option("--frames", type=int, default=None, metavar="N", help="Or: this many frames from the start."),
+    ])
+
+
+def parse_time(text: str, what: str = "time") -> float:
+    """Seconds from `12.5`, `1:30` or `1:02:03.5`; P3MError naming `what` for anything else or a negative time."""
+    parts = text.strip().split(":")
+    try:
+        if not 1 <= len(parts) <= 3 or any(not p.strip() for p in parts):
+            raise ValueError(text)
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise P3MError(f"{what} {text!r} is not a time", "give seconds (12.5) or [HH:]MM:SS[.ms] (1:02:03.5)") from None
+    if any(v < 0 for v in values) or any(v >= 60 for v in values[1:]):
+        raise P3MError(f"{what} {text!r} is not a time within a video",
+                       "times are 0 or more, minutes and seconds under 60: e.g. 90, 1:30 or 0:01:30")
+    seconds = 0.0
+    for value in values:
+        seconds = seconds * 60 + value
+    return seconds
+
+
+def _time(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    return None if value is None else parse_time(value, f"--{param.name}")
 
 
 def face_options(defaults: CutoutConfig) -> Callable[[F], F]:

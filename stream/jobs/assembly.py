@@ -21,7 +21,9 @@ from stream.stages.backgrounds import background_file
 from stream.stages.compositing import Compositor
 from stream.stages.device_cutout import DeviceCutout
 from stream.stages.faces import FaceBlur
+from stream.stages.matte_tuning import MatteTuningStage
 from stream.stages.matting import MattingStage
+from stream.stages.refine import RefineStage
 from stream.stages.smoothing import TemporalSmoother
 from stream.stages.steadiness import StillHold
 from stream.stages.subjects import SubjectSelection
@@ -38,10 +40,12 @@ class Assembly:
     def __init__(self, stack: contextlib.ExitStack, settings: CutoutConfig) -> None:
         self.settings, self._stack = settings, stack
         self.compositor = stack.enter_context(contextlib.closing(
-            Compositor(settings.background, settings.foreground_estimation)))
+            Compositor(settings.background, settings.foreground_estimation, settings.spill)))
         self.smoother = TemporalSmoother(strength=settings.smoothing_strength, enabled=settings.smoothing)
+        self.tuning = MatteTuningStage(settings.tuning) if settings.tuning.active else None
         self.matting: MattingStage | None = None
         self.faces: FaceBlur | None = None
+        self.refine: RefineStage | None = None
 
     def reserve_outputs(self, output: str | None, source: Source, *, overwrite: bool = False,
                         confirm: Confirm | None = None) -> None:
@@ -81,7 +85,26 @@ class Assembly:
             raise RuntimeError("Assembly.load() makes the matting stage the plan arranges")
         return plan_stages(self.matting, self.smoother, self.compositor, live=live, keep_alpha=keep_alpha,
                            overlap_batches=overlap_batches, subjects=self.subject_selection(),
-                           steadiness=StillHold() if self.smoother.active else None)
+                           steadiness=StillHold() if self.smoother.active else None, tuning=self.tuning)
+
+    def add_refine(self, stages: list[Stage]) -> RefineStage:
+        """--refine's stage (kept as `self.refine`, for its time), put into `stages` just before matte tuning or
+        the compositor (the CPU plan; CUDA's fused stage has none to put it before: refused)."""
+        before = self.tuning if self.tuning in stages else self.compositor
+        if before not in stages:
+            raise P3MError("--refine runs on the CPU path: the CUDA cut-out composites on the device",
+                           "add --device cpu, or leave out --refine")
+        self.refine = RefineStage()
+        stages.insert(stages.index(before), self.refine)
+        return self.refine
+
+    def one_by_one(self) -> list[Stage]:
+        """After `load()`, the stages for frames taken one at a time on the caller's thread (photos, previews):
+        the matting steps, --refine, matte tuning, compositing and face hiding without look-back."""
+        stages = [*self.stages(live=True), self.compositor]
+        if self.settings.refine:
+            self.add_refine(stages)
+        return [*stages, *self.face_blur(live=True)]
 
     def subject_selection(self) -> SubjectSelection | None:
         """The subject selection the config asks for: `auto` is `main` for the bundled model, `off` (the matte
@@ -111,20 +134,26 @@ class Assembly:
 
 def plan_stages(matting: MattingStage, smoother: TemporalSmoother, compositor: Compositor, *, live: bool = False,
                 keep_alpha: bool = True, overlap_batches: bool = True,
-                subjects: SubjectSelection | None = None, steadiness: StillHold | None = None) -> list[Stage]:
-    """Matting → (subject selection →) smoothing → compositing as pipeline stages: on the CPU the model, the
-    smoother and the upsampling apart, then the compositor; on CUDA one DeviceCutout (offline with `keep_alpha`
-    and `overlap_batches`). Live, the matting worker's stages: the compose path keeps the compositor."""
+                subjects: SubjectSelection | None = None, steadiness: StillHold | None = None,
+                tuning: MatteTuningStage | None = None) -> list[Stage]:
+    """Matting → (subject selection →) smoothing → (matte tuning →) compositing as pipeline stages: on the CPU
+    the model, the smoother and the upsampling apart, then the compositor; on CUDA one DeviceCutout (offline with
+    `keep_alpha` and `overlap_batches`). Live, the matting worker's stages: the compose path keeps the compositor."""
     if matting.device_path is None:
         # The smoother blends the model-resolution alpha (fewer pixels to blend), and the guided upsampling
         # then fits the blend to the current frame's edges; subjects are chosen at that resolution too.
         model, upsampling = matting.split()
-        steps = [model, *(s for s in (subjects, steadiness) if s is not None), smoother, upsampling]
+        steps = [model, *(s for s in (subjects, steadiness) if s is not None), smoother, upsampling,
+                 *([tuning] if tuning is not None else [])]
         return steps if live else [*steps, compositor]
+    if tuning is not None:
+        raise P3MError(f"matte tuning (--threshold, --erode, --dilate, --feather) runs on the CPU path; the model "
+                       f"here runs on {matting.device}", "add --device cpu, or leave those options out")
     if live:
         # The compose path keeps `compositor` for frames that reuse an older alpha; the worker composites its
         # own frame on the device with a second one, where that gives the same picture (a stateless background).
-        twin = Compositor(compositor.spec, compositor.foreground_estimation) if compositor.stateless else None
+        twin = (Compositor(compositor.spec, compositor.foreground_estimation, compositor.spill)
+                if compositor.stateless else None)
         return [DeviceCutout(matting, smoother, twin)]
     return [DeviceCutout(matting, smoother, compositor, keep_alpha=keep_alpha, overlap=overlap_batches)]
 

@@ -8,10 +8,12 @@ from typing import Any, ClassVar
 
 from model.errors import P3MError
 from model.faces import DEFAULT_STYLE, FACE_FINDERS, STYLES
+from model.matte_tuning import SPILL, MatteTuning
 from model.runtime.precision import PRECISIONS
 from model.settings import PRESETS_DIR, ConfigError, Settings
 from model.subjects import SUBJECT_MODES
 from stream.sources.camera import BACKENDS, PIXEL_FORMATS, parse_size
+from stream.sources.files import Span
 from stream.stages.guided_filter import UPSAMPLERS
 
 __all__ = ["ConfigError", "CutoutConfig", "load_config", "preset_names"]
@@ -30,6 +32,7 @@ class CutoutConfig(Settings):
         "precision": PRECISIONS,
         "upsample": UPSAMPLERS,
         "subjects": ("auto", *SUBJECT_MODES, "off"),
+        "spill": SPILL,
         "preset": ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"),
     }
     RANGES: ClassVar[Mapping[str, tuple[float, float]]] = {
@@ -38,6 +41,11 @@ class CutoutConfig(Settings):
         "crf": (0, 51),
         "queue_size": (1, 64),
         "batch": (1, 64),
+        "frames": (1, 10**9),
+        "threshold": (0.0, 0.99),
+        "erode": (0, 100),
+        "dilate": (0, 100),
+        "feather": (0, 100),
     }
     PRESETS_DIR: ClassVar[Path | None] = PRESETS_DIR
 
@@ -66,6 +74,14 @@ class CutoutConfig(Settings):
     face_model: str = "both"          # both | short (webcam distance) | full (up to ~5 m)
     batch: int | None = None          # frames matted together offline; None: the model's (Matter.offline_batch)
     hw_codecs: str = "auto"           # auto: NVENC where it works, CPU decoding | all: NVDEC too | off
+    start: float = 0.0                # seconds of the input skipped (frame-accurate; the audio is cut alike)
+    duration: float | None = None     # seconds of the input read from `start` (None: to the end)
+    frames: int | None = None         # or: frames read from `start` (not both)
+    threshold: float = 0.0            # alpha below it -> 0, above it stretched to [0, 1] (edges stay soft)
+    erode: int = 0                    # pixels the matte shrinks by
+    dilate: int = 0                   # pixels it grows by (after erode: both together remove specks)
+    feather: int = 0                  # pixels each side of an edge it is softened over
+    spill: str = "off"                # green | blue: that colour's spill taken out of the person's colours
 
     def __post_init__(self) -> None:
         if isinstance(self.blur_faces, bool):     # YAML and older callers: true / false
@@ -73,6 +89,25 @@ class CutoutConfig(Settings):
         if self.subjects is False:                # YAML reads a bare `off` as false
             object.__setattr__(self, "subjects", "off")
         super().__post_init__()
+        if self.start < 0:
+            raise ConfigError(f"start: {self.start:g} s is before the video begins",
+                              "give start in seconds, 0 or more (or [HH:]MM:SS on the command line)")
+        if self.duration is not None and self.duration <= 0:
+            raise ConfigError(f"duration: {self.duration:g} s is not a length",
+                              "give duration in seconds, above 0 (or [HH:]MM:SS on the command line)")
+        if self.duration is not None and self.frames is not None:
+            raise ConfigError("duration and frames both given: they say the same thing twice",
+                              "give --duration TIME or --frames N, not both")
+
+    @property
+    def tuning(self) -> MatteTuning:
+        """What is done to each full-resolution alpha before compositing."""
+        return MatteTuning(self.threshold, self.erode, self.dilate, self.feather)
+
+    @property
+    def span(self) -> Span:
+        """The piece of the input the job reads."""
+        return Span(self.start, self.duration, self.frames)
 
     @classmethod
     def presets(cls) -> list[str]:
@@ -125,7 +160,8 @@ class LiveConfig(CutoutConfig):
                 parse_size(self.camera_size)
             except P3MError as e:
                 raise ConfigError(f"camera_size: {e.message}", e.hint) from None
-        for name in ("matte", "refine"):            # offline only: a camera has no matte file, nor a second a frame
+        # Offline only: a camera has no matte file, nor a second a frame, nor a piece to cut.
+        for name in ("matte", "refine", "start", "duration", "frames"):
             if getattr(self, name):
                 raise ConfigError(f"{name}: not a live option",
                                   f"use it with p3m cutout; remove {name} from the preset")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,12 @@ from stream import hwcodecs
 from stream.jobs.assembly import Assembly
 from stream.jobs.budget import check_memory
 from stream.jobs.config import CutoutConfig, load_config
+from stream.jobs.photos import cut_photos, plan_photos
 from stream.pipeline.runner import Pipeline, Stats, cancel_on_signals
 from stream.sinks.files import check_outputs, open_sinks
 from stream.sinks.paths import Confirm
-from stream.sources.files import open_source
+from stream.sources.files import WHOLE, open_source
 from stream.sources.matte import MatteSource
-from stream.stages.refine import RefineStage
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class CutoutResult:
     busy_ms: dict[str, float] = field(default_factory=dict)   # per thread: ms of work per frame written
     faces_hidden: int | None = None  # frames written with a face hidden (None: --blur-faces off)
     refine_s: float | None = None    # seconds --refine's closed-form matting took (None: off)
+    unit: str = "frame"              # what `frames` counts: frames, or photos
 
     @property
     def fps(self) -> float:
@@ -45,7 +47,8 @@ class CutoutResult:
 
     def summary(self) -> str:
         """The one-line end-of-job report."""
-        state = f"interrupted: kept the {self.frames} frames done" if self.interrupted else f"{self.frames} frames"
+        unit = self.unit + ("s" if self.frames != 1 or self.unit == "frame" else "")
+        state = f"interrupted: kept the {self.frames} {unit} done" if self.interrupted else f"{self.frames} {unit}"
         if self.damaged:
             state += f" ({self.damaged} damaged input frame{'s' if self.damaged > 1 else ''} skipped)"
         where = f"-> {self.output}" if self.frames else f"({self.output} not created)"
@@ -53,7 +56,9 @@ class CutoutResult:
             state += f" (faces hidden in {self.faces_hidden})"
         if self.refine_s is not None:
             state += f", refined in {self.refine_s:.1f} s ({1000 * self.refine_s / max(self.frames, 1):.0f} ms a frame)"
-        return f"{state} in {self.seconds:.1f} s ({self.fps:.1f} fps) with {self.model} {where}"
+        each = 1000 * self.seconds / max(self.frames, 1)
+        rate = f"{self.fps:.1f} fps" if self.unit == "frame" else f"{each:.0f} ms each"
+        return f"{state} in {self.seconds:.1f} s ({rate}) with {self.model} {where}"
 
 
 def cutout(input: str | Path, output: str | Path, *, config: str | Path | None = None,
@@ -76,15 +81,25 @@ def run_cutout(input: str, output: str, settings: CutoutConfig, *, quiet: bool =
     `overlap_batches`: on CUDA, a batch's host work overlaps the previous batch's GPU work (DeviceCutout).
     `matter`: a model loaded from `settings` that the caller keeps (and closes) for its next jobs.
     `keep_interrupted`: Ctrl-C keeps a playable output of the frames done; False removes it (Aborted).
-    `overwrite`: replace existing outputs; else `confirm` (a terminal's y/N) decides, or they are refused."""
+    `overwrite`: replace existing outputs; else `confirm` (a terminal's y/N) decides, or they are refused.
+    Photos (an image, or a folder of them, into a folder) are cut out one by one under their own names."""
+    photos = plan_photos(input, output, settings.alpha_out)
+    if photos is not None:
+        if settings.span != WHOLE or settings.matte is not None:
+            raise P3MError("--start, --duration, --frames and --matte are for videos and sequences, not photos",
+                           "leave them out, or give a sequence pattern: -o out/%05d.png")
+        model, seconds = cut_photos(photos, settings, overwrite=overwrite, confirm=confirm, quiet=quiet)
+        where = output if len(photos) == 1 else os.path.dirname(photos[0].out) or "."
+        return CutoutResult(output=where, frames=len(photos), seconds=seconds, model=model, interrupted=False,
+                            unit="photo")
     with contextlib.ExitStack() as stack:
         assembly = Assembly(stack, settings)       # the background is checked before anything opens
         hardware = settings.hw_codecs != "off"      # NVENC where it works, else CPU (logged)
         # NVDEC only when asked: through PyAV its frames come back to host memory and convert there, slower
         # than decoding on the CPU threads (bench/RESULTS.md).
-        source = stack.enter_context(open_source(input, hw_decode=settings.hw_codecs == "all"))
+        source = stack.enter_context(open_source(input, hw_decode=settings.hw_codecs == "all", span=settings.span))
         if settings.matte is not None:             # the alpha comes with each frame: no model runs
-            source = stack.enter_context(MatteSource(source, settings.matte))
+            source = stack.enter_context(MatteSource(source, settings.matte, settings.span))
         transparent = assembly.compositor.transparent
         assembly.reserve_outputs(output, source, overwrite=overwrite, confirm=confirm)
         formats = check_outputs(output, source, transparent=transparent, alpha_out=settings.alpha_out)
@@ -101,9 +116,10 @@ def run_cutout(input: str, output: str, settings: CutoutConfig, *, quiet: bool =
         log.info("video: %s", hwcodecs.describe(source, sink))
         # CUDA: one stage, the tensors stay on the device; the alpha comes back only for a matte output.
         keep_alpha = settings.alpha_out is not None or settings.blur_faces == "others"   # others: whose face
+        given = [*([assembly.tuning] if assembly.tuning else []), assembly.compositor]     # --matte: no model
         stages = [*(assembly.stages(keep_alpha=keep_alpha, overlap_batches=overlap_batches)
-                    if settings.matte is None else [assembly.compositor]), *assembly.face_blur()]
-        refine = _add_refine(stages, assembly.compositor) if settings.refine else None
+                    if settings.matte is None else given), *assembly.face_blur()]
+        refine = assembly.add_refine(stages) if settings.refine else None
         pipeline = Pipeline(source, stages, sink, policy="offline", capacity=settings.queue_size)
         with _progress(source.frame_count, quiet) as on_frame, cancel_on_signals(pipeline, keep=keep_interrupted):
             stats = pipeline.run(on_frame)
@@ -118,17 +134,6 @@ def run_cutout(input: str, output: str, settings: CutoutConfig, *, quiet: bool =
         log.warning("--blur-faces found no face in any of the %d frames: check the output by eye before "
                     "sharing it", result.frames)
     return result
-
-
-def _add_refine(stages: list, compositor: object) -> RefineStage:
-    """--refine's stage, put into `stages` just before the compositor (the CPU plan; CUDA's fused stage has none
-    to put it before: refused)."""
-    if compositor not in stages:
-        raise P3MError("--refine runs on the CPU path: the CUDA cut-out composites on the device",
-                       "add --device cpu, or leave out --refine")
-    refine = RefineStage()
-    stages.insert(stages.index(compositor), refine)
-    return refine
 
 
 @contextlib.contextmanager

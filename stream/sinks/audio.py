@@ -3,11 +3,13 @@
 The copier opens the input a second time, demuxing audio streams only, and muxes audio up to the video
 time of each written frame: memory stays bounded (one packet of look-ahead) and the file interleaves
 properly. Packets are copied as they are where the container takes the codec; otherwise they are decoded
-and re-encoded (AAC → Opus for WebM, say) with a warning.
+and re-encoded (AAC → Opus for WebM, say) with a warning. A piece of the input (`--start`) keeps the packets
+that overlap it, their times shifted by the start so that the output's sound starts with its first frame.
 """
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import av
@@ -45,9 +47,10 @@ class _Route:
 
 
 class AudioCopier:
-    """Copies every audio stream of `input_path` into `output`; call before the output's first mux."""
+    """Copies every audio stream of `input_path` into `output`; call before the output's first mux. `start`:
+    the input's second that the output's time 0 stands for (packets that end before it are left out)."""
 
-    def __init__(self, input_path: str, output: OutputContainer, container: str) -> None:
+    def __init__(self, input_path: str, output: OutputContainer, container: str, start: float = 0.0) -> None:
         try:
             self._input = open_input(input_path)       # as the video was opened: a dead server must not hang us
         except (av.FFmpegError, OSError) as e:
@@ -61,8 +64,29 @@ class AudioCopier:
             self._input.close()
             raise P3MError(f"cannot carry the audio of {input_path} into a {container} file: {e}",
                            "pass --no-audio to drop the audio, or choose .mkv (takes any codec as is)") from None
-        self._packets = self._input.demux(*[r.source for r in self._routes.values()]) if self._routes else iter(())
+        self._start = start
+        self._packets = self._demux() if self._routes else iter(())
         self._pending: av.Packet | None = None
+
+    def _demux(self) -> Iterator[av.Packet]:
+        """The audio packets from `start` on (the one playing at `start` included), times shifted by it."""
+        streams = [r.source for r in self._routes.values()]
+        if self._start > 0:
+            # A second early (the container's clock, in µs): the packet playing at `start` may be stored before
+            # the keyframe a seek to `start` would land on.
+            try:
+                self._input.seek(int(max(0.0, self._start - 1.0) * 1_000_000), backward=True)
+            except (av.FFmpegError, OSError):
+                pass         # not seekable: the packets before `start` are read and left out below
+        for packet in self._input.demux(*streams):
+            if self._start > 0 and packet.pts is not None and packet.time_base is not None:
+                shift = round(self._start / packet.time_base)
+                if packet.pts + (packet.duration or 0) <= shift:
+                    continue
+                packet.pts -= shift
+                if packet.dts is not None:
+                    packet.dts -= shift
+            yield packet
 
     def _add_routes(self, container: str) -> None:
         """Copy each audio stream the container accepts as is; re-encode the others (with a warning)."""

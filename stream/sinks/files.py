@@ -64,8 +64,8 @@ class VideoFileSink(Sink):
 
     def __init__(self, path: str, *, width: int, height: int, fps: Fraction, time_base: Fraction | None = None,
                  kind: Kind = "composite", crf: int | None = None, preset: str | None = None,
-                 options: dict[str, str] | None = None, audio_from: str | None = None,
-                 hw_codecs: bool = False, input_name: str | None = None) -> None:
+                 options: dict[str, str] | None = None, audio_from: str | None = None, audio_start: float = 0.0,
+                 audio_cut: bool = False, hw_codecs: bool = False, input_name: str | None = None) -> None:
         self.path, self.kind, self.width, self.height = path, kind, width, height
         ext = Path(path).suffix.lower()
         fmt = video_format(kind, path, width, height)
@@ -81,6 +81,7 @@ class VideoFileSink(Sink):
         self._closed = False
         self._last_time: float | None = None
         self._audio: AudioCopier | None = None
+        self._audio_cut = audio_cut          # a piece of the input: its sound ends with the last frame
         try:
             self._container = av.open(self._tmp, "w", format=CONTAINERS[ext])
             # NVENC for H.264 where it really opens (stream/hwcodecs.py); `encoder` says what was used and why.
@@ -88,7 +89,7 @@ class VideoFileSink(Sink):
                 self._container, fmt, width=width, height=height, fps=self.fps, time_base=self.time_base, crf=crf,
                 preset=preset, options=options, hardware=hw_codecs)
             if audio_from is not None:
-                self._audio = AudioCopier(audio_from, self._container, CONTAINERS[ext])
+                self._audio = AudioCopier(audio_from, self._container, CONTAINERS[ext], start=audio_start)
         except BaseException:
             self.abort()
             raise
@@ -119,7 +120,8 @@ class VideoFileSink(Sink):
         try:
             self._container.mux(self._stream.encode(None))     # flush the encoder's delayed frames
             if self._audio is not None:
-                until = self._last_time + float(1 / self.fps) if interrupted and self._last_time is not None else None
+                ends_early = (interrupted or self._audio_cut) and self._last_time is not None
+                until = self._last_time + float(1 / self.fps) if ends_early else None
                 self._audio.finish(until)
             self._container.close()
         except BaseException:
@@ -234,12 +236,13 @@ def check_outputs(output: str, source: Source, *, transparent: bool = False,
 
 
 def open_sink(path: str, *, width: int, height: int, fps: Fraction, time_base: Fraction | None = None,
-              kind: Kind = "composite", audio_from: str | None = None, input_path: str | None = None,
-              crf: int | None = None, preset: str | None = None, options: dict[str, str] | None = None,
-              hw_codecs: bool = False) -> Sink:
+              kind: Kind = "composite", audio_from: str | None = None, audio_start: float = 0.0,
+              audio_cut: bool = False, input_path: str | None = None, crf: int | None = None,
+              preset: str | None = None, options: dict[str, str] | None = None, hw_codecs: bool = False) -> Sink:
     """One output: a PNG sequence for a printf pattern or a folder (a path without extension), else a video file.
 
-    `audio_from` copies that file's audio (video files; a PNG sequence warns that it is dropped);
+    `audio_from` copies that file's audio (video files; a PNG sequence warns that it is dropped), from its
+    `audio_start` second on, and only up to the last frame when `audio_cut` (a piece of the input);
     `input_path` guards against overwriting the input. Raises P3MError before any work for bad paths.
     """
     if check_output(path, kind=kind, width=width, height=height, input_path=input_path) is None:
@@ -247,8 +250,8 @@ def open_sink(path: str, *, width: int, height: int, fps: Fraction, time_base: F
             log.warning("%s: a PNG sequence holds no audio; the input's audio is dropped", path)
         return PngSequenceSink(path, width=width, height=height, kind=kind)
     return VideoFileSink(path, width=width, height=height, fps=fps, time_base=time_base, kind=kind, crf=crf,
-                         preset=preset, options=options, audio_from=audio_from, hw_codecs=hw_codecs,
-                         input_name=input_path)
+                         preset=preset, options=options, audio_from=audio_from, audio_start=audio_start,
+                         audio_cut=audio_cut, hw_codecs=hw_codecs, input_name=input_path)
 
 
 def open_sinks(output: str, source: Source, *, transparent: bool = False, alpha_out: str | None = None,
@@ -259,7 +262,8 @@ def open_sinks(output: str, source: Source, *, transparent: bool = False, alpha_
                   input_path=source.path, crf=crf, preset=preset, hw_codecs=hw_codecs)
     check_against_inputs(job_outputs(output, alpha_out, transparent=transparent), [])
     main = open_sink(output, kind="transparent" if transparent else "composite",
-                     audio_from=source.path if audio and source.has_audio else None, **common)
+                     audio_from=source.path if audio and source.has_audio else None,
+                     audio_start=source.start_time, audio_cut=source.cut, **common)
     if alpha_out is None:
         return main
     try:

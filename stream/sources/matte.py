@@ -17,7 +17,7 @@ import numpy as np
 from model.errors import P3MError
 from stream.frames import Frame
 from stream.protocols import Source
-from stream.sources.files import open_source
+from stream.sources.files import WHOLE, Span, open_source
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +27,16 @@ _ASPECT_TOLERANCE = 0.02   # sizes rounded to even numbers by an encoder still c
 
 class MatteSource(Source):
     """`source`'s frames, each with `frame.alpha` (H×W float32 in [0, 1]) from the matte at `spec` (a grayscale
-    video, a folder of images or a pattern like masks/%05d.png). Closes both."""
+    video, a folder of images or a pattern like masks/%05d.png), cut to the input's `span`. Closes both."""
 
-    def __init__(self, source: Source, spec: str) -> None:
+    def __init__(self, source: Source, spec: str, span: Span = WHOLE) -> None:
         self._source, self.matte_path = source, spec
+        self.start_time, self.cut = source.start_time, source.cut
         self.path, self.width, self.height = source.path, source.width, source.height
         self.fps, self.time_base, self.has_audio = source.fps, source.time_base, source.has_audio
         self.frame_count = source.frame_count
         self.decoder = getattr(source, "decoder", None)          # what the job's log line reports
-        self._matte = open_source(spec)
+        self._matte = open_source(spec, span=span)
         try:
             self._check_counts()
             self._check_shape()

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from model.foreground_band import paint_band, warm_up
+from model.matte_tuning import SPILL_CHANNELS, suppress_spill
 from stream.frames import Frame
 from stream.stages.backgrounds import parse_background
 
@@ -24,12 +25,13 @@ class Compositor:
 
     Images and videos are cover-fitted: scaled to cover the frame, then centre-cropped. With
     `foreground_estimation` (the default), where 0 < α < 1 the person's estimated colour F goes over the new
-    background (F·α + B·(1 − α)) and into a transparent output's colour, instead of the frame's mix.
+    background (F·α + B·(1 − α)) and into a transparent output's colour, instead of the frame's mix. `spill`
+    (green | blue) takes a keyed screen's colour cast out of the person's colours first.
     """
 
-    def __init__(self, background: str = "green", foreground_estimation: bool = True) -> None:
+    def __init__(self, background: str = "green", foreground_estimation: bool = True, spill: str = "off") -> None:
         self.spec = background
-        self.foreground_estimation = foreground_estimation
+        self.foreground_estimation, self.spill = foreground_estimation, spill
         self._background = parse_background(background)
         self._uploaded: tuple[np.ndarray, torch.Tensor] | None = None     # composite_tensor's last background
         if foreground_estimation:
@@ -52,15 +54,16 @@ class Compositor:
         if frame.alpha is None:
             raise ValueError(f"frame {frame.index} has no alpha: run the matting stage first")
         alpha8 = cv2.convertScaleAbs(frame.alpha, alpha=255.0)  # rounds and saturates
+        image = suppress_spill(frame.image, self.spill)        # the person's colours (a copy when changed)
         background = None
         if self._background is None:
-            frame.output = cv2.merge([*cv2.split(frame.image), alpha8])  # faster than np.dstack
+            frame.output = cv2.merge([*cv2.split(image), alpha8])  # faster than np.dstack
         else:
             height, width = frame.image.shape[:2]
-            background = self._background.render(frame.image, (width, height))
-            frame.output = blend(frame.image, background, frame.alpha)
+            background = self._background.render(frame.image, (width, height))     # blur: of the frame as it is
+            frame.output = blend(image, background, frame.alpha)
         if self.foreground_estimation:
-            paint_band(frame.image, frame.alpha, alpha8, frame.output, background)
+            paint_band(image, frame.alpha, alpha8, frame.output, background)
         return frame
 
     def composite_tensor(self, images: torch.Tensor, alphas: torch.Tensor,
@@ -72,6 +75,11 @@ class Compositor:
         import torch
 
         a = alphas.unsqueeze(-1)
+        frames = images
+        if self.spill != "off":             # as suppress_spill does on the host
+            keyed, c1, c2 = SPILL_CHANNELS[self.spill]
+            images = images.clone()
+            images[..., keyed] = torch.minimum(images[..., keyed], torch.maximum(images[..., c1], images[..., c2]))
         colours = images
         if self.foreground_estimation:
             from model.foreground_torch import foreground_tensor
@@ -80,7 +88,7 @@ class Compositor:
         if self._background is None:
             colours = colours if colours is images else colours.round_().to(torch.uint8)
             return torch.cat([colours, a.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)], dim=-1)
-        background = self._background.render_tensor(images)
+        background = self._background.render_tensor(frames)     # blur: of the frames as they are
         if background is None:
             height, width = images.shape[1:3]
             pictures = [self._background.render(image, (width, height)) for image in sources]

@@ -64,9 +64,14 @@ class FaceBlur:
             if not self.cover_on_error:
                 raise
             self._warn("error", "the face check failed: this frame leaves fully covered", exc_info=True)
-            self.tracks = FaceTracks(self.finder, sweep_per_frame=self.tracks.sweep_per_frame, hold=self.tracks.hold)
+            self.reset()
             return self._cover(frame)
         return self._hide(frame, regions(tracks, _size(frame)))
+
+    def reset(self) -> None:
+        """Forget the faces seen so far: the next frame is searched as a first one (a photo after another)."""
+        self.tracks = FaceTracks(self.finder, sweep_per_frame=self.tracks.sweep_per_frame, hold=self.tracks.hold)
+        self._subject = None
 
     def process_batch(self, frames: Sequence[Frame]) -> list[Frame]:
         """Offline: frames in, the frames whose look-back is done out (oldest first; fewer while it fills)."""

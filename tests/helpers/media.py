@@ -32,13 +32,14 @@ def square_alpha(i: int, width: int = W, height: int = H) -> np.ndarray:
 
 
 def write_clip(path: Path, *, frames: int = N, width: int = W, height: int = H, video: bool = True,
-               audio: bool = True) -> Path:
-    """An H.264 (ultrafast) clip with an optional mono AAC 440 Hz sine the length of the video."""
+               audio: bool = True, keyframes_every: int | None = None) -> Path:
+    """An H.264 (ultrafast) clip with an optional mono AAC 440 Hz sine the length of the video; a keyframe every
+    `keyframes_every` frames (x264's default: 250)."""
     with av.open(str(path), "w") as out:
         if video:
             vs = out.add_stream("libx264", rate=FPS)
             vs.width, vs.height, vs.pix_fmt = width, height, "yuv444p" if width % 2 or height % 2 else "yuv420p"
-            vs.options = {"preset": "ultrafast"}
+            vs.options = {"preset": "ultrafast", **({"g": str(keyframes_every)} if keyframes_every else {})}
         if audio:
             aus = out.add_stream("aac", rate=RATE)
             aus.layout = "mono"

@@ -41,11 +41,12 @@ def options(command: str) -> dict[str, click.Parameter]:
 
 def test_cutout_and_live_declare_their_shared_options_once():
     cutout, live = options("cutout"), options("live")
-    shared = set(cutout) & set(live) - {"config_file", "output", "quiet"}     # each command's own wording
+    # Each command's own wording; --duration: how much of the input (cutout), how long to run (live).
+    shared = set(cutout) & set(live) - {"config_file", "output", "quiet", "duration"}
     assert shared == {"model", "weights", "device", "precision", "infer_size", "upsample", "subjects", "smoothing",
                       "smoothing_strength", "background", "foreground_estimation", "alpha_out", "crf", "preset",
                       "blur_faces", "no_blur_faces",
-                      "blur_style", "face_model", "overwrite"}
+                      "blur_style", "face_model", "overwrite", "threshold", "erode", "dilate", "feather", "spill"}
     for name in sorted(shared):
         mine, theirs = cutout[name].to_info_dict(), live[name].to_info_dict()
         helps = [re.sub(r"default [^);]+", "default …", info.pop("help") or "") for info in (mine, theirs)]
