@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import os
+import re
 import sys
 import tempfile
 import types
@@ -12,15 +14,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parent / "assets"
+log = logging.getLogger(__name__)
+# glog/absl lines (W0000 00:00:…), their "Logging before InitGoogle" notice, LiteRT's (INFO: [file.cc:12] …)
+# and TFLite's
+NATIVE_LINE = re.compile(
+    r"[IWEF]\d{4} |WARNING: Logging before InitGoogle|[A-Z]+: \[\w+\.cc:\d+\]|INFO: Created TensorFlow")
 
 
 @contextlib.contextmanager
 def quiet_native_stderr() -> Iterator[None]:
-    """Hold back what native code writes to stderr inside the block; replay it only if the block fails.
+    """Hold back what native code writes to stderr inside the block: MediaPipe's own lines go to this module's
+    log at debug level (`-v` shows them), anything else written meanwhile (another thread's) back to stderr;
+    all of it as it was if the block fails.
 
-    MediaPipe prints "Created TensorFlow Lite XNNPACK delegate" and a glog warning each time a model loads;
-    users should see our one-line messages, not those. Python-level writes are held back too, so keep the
-    block to the model's creation.
+    MediaPipe prints "Created TensorFlow Lite XNNPACK delegate" and glog warnings when a model loads, a LiteRT
+    alignment warning at its first inference and "DestroyAccelerator" when a detector closes; no environment
+    variable silences them (GLOG_minloglevel, TF_CPP_MIN_LOG_LEVEL, ABSL_MIN_LOG_LEVEL tried), so the file
+    descriptor is redirected. Keep the block to those calls.
     """
     sys.stderr.flush()
     saved = os.dup(2)
@@ -34,8 +44,24 @@ def quiet_native_stderr() -> Iterator[None]:
             os.write(2, held.read())
             raise
         finally:
+            sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
+        held.seek(0)
+        _replay(held.read().decode("utf-8", "replace"))
+
+
+def _replay(text: str) -> None:
+    """MediaPipe's lines in `text` to the log at debug level, the others back to stderr."""
+    others = []
+    for line in text.splitlines(keepends=True):
+        if NATIVE_LINE.match(line):
+            log.debug("mediapipe: %s", line.rstrip())
+        else:
+            others.append(line)
+    if others:
+        sys.stderr.write("".join(others))
+        sys.stderr.flush()
 
 
 # `import mediapipe` runs every task package's `__init__`: vision's imports matplotlib.pyplot for its drawing

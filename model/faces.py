@@ -173,9 +173,10 @@ class FaceDetector:
         options = vision.FaceDetectorOptions(base_options=BaseOptions(model_asset_path=str(path)),
                                              running_mode=vision.RunningMode.IMAGE,
                                              min_detection_confidence=min_confidence)
+        self.model, self.tile_levels = model, tile_levels
         with quiet_native_stderr():
             self._detector = vision.FaceDetector.create_from_options(options)
-        self.model, self.tile_levels = model, tile_levels
+            self._detect(np.zeros((64, 64, 3), np.uint8), 0, 0)   # LiteRT warns at a process's first inference
 
     def __call__(self, rgb: np.ndarray) -> list[FaceBox]:
         """The faces in an H×W×3 uint8 RGB image, highest score first."""
@@ -223,7 +224,8 @@ class FaceDetector:
 
     def close(self) -> None:
         if self._detector is not None:
-            self._detector.close()
+            with quiet_native_stderr():          # "DestroyAccelerator"
+                self._detector.close()
             self._detector = None
 
     def __enter__(self) -> FaceDetector:

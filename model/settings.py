@@ -63,6 +63,7 @@ class Settings:
     CHOICES: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     RANGES: ClassVar[Mapping[str, tuple[float, float]]] = {}
     PRESETS_DIR: ClassVar[Path | None] = None
+    COMMAND: ClassVar[str | None] = None   # the command whose presets these are: a preset's `command:` key
     Error: ClassVar[type[ConfigError]] = ConfigError
 
     def __post_init__(self) -> None:
@@ -82,8 +83,9 @@ class Settings:
         config = cls()
         if path is not None:
             values = cls.read_yaml(path)          # its errors name the file already
+            command = values.pop("command", None)
             try:
-                config = config.replace(**values)
+                config = config.replace(**cls.preset_values(values, command))
             except ConfigError as e:
                 raise cls.Error(f"{path}: {e.message}", e.hint) from None
         return config.replace(**{k: v for k, v in overrides.items() if v is not None})
@@ -131,9 +133,21 @@ class Settings:
         return values
 
     @classmethod
+    def preset_values(cls, values: dict[str, Any], command: Any) -> dict[str, Any]:
+        """The values of a preset for `command` that these settings take: all of one for this command (or for
+        none), refused for another command (subclasses may take what they share with it)."""
+        if command is None or command == cls.COMMAND:
+            return values
+        ours = ", ".join(cls.presets())
+        raise cls.Error(f"a preset for `p3m {command}`, not `p3m {cls.COMMAND}`",
+                        f"use it with p3m {command}, or give a preset for p3m {cls.COMMAND} ({ours})")
+
+    @classmethod
     def presets(cls) -> list[str]:
-        """The preset names in PRESETS_DIR that this kind of settings reads."""
-        return sorted(q.stem for q in cls.PRESETS_DIR.glob("*.yaml")) if cls.PRESETS_DIR else []
+        """The preset names in PRESETS_DIR whose `command:` is this kind of settings' COMMAND."""
+        if cls.PRESETS_DIR is None:
+            return []
+        return sorted(q.stem for q in cls.PRESETS_DIR.glob("*.yaml") if preset_command(q) == cls.COMMAND)
 
     @classmethod
     def field_names(cls) -> str:
@@ -164,6 +178,15 @@ class Settings:
             if not lo <= value <= hi:
                 raise self.Error(f"{name}: {value} is outside [{lo:g}, {hi:g}]", f"choose {name} in that range")
         return value
+
+
+def preset_command(path: Path) -> str | None:
+    """The `command:` a preset file says it is for (None when it says nothing or cannot be read)."""
+    try:
+        data = load_yaml_text(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return data.get("command") if isinstance(data, dict) else None
 
 
 def _is(value: Any, base: str) -> bool:

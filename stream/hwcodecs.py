@@ -160,8 +160,9 @@ def pick_encoder(codec: str, width: int, height: int, pix_fmt: str, *, crf: int 
         if probe.ok:
             return Choice(name, True, f"instead of {codec}", options=nvenc_options(crf, preset))
         failed.append(str(probe))
+    # debug only: on a machine without a GPU the reasons ("Operation not permitted") say nothing useful
     log.debug("hardware encoders unavailable: %s", "; ".join(failed))
-    return Choice(codec, False, "unavailable: " + "; ".join(failed))
+    return Choice(codec, False)
 
 
 def hardware_candidates(codec: str, width: int, height: int, pix_fmt: str) -> tuple[tuple[str, ...], str]:

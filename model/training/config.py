@@ -31,6 +31,7 @@ class TrainConfig(Settings):
                                                        "arch": ARCHS}
     RANGES: ClassVar[Mapping[str, tuple[float, float]]] = {k: (v, math.inf) for k, v in _MINIMUM.items()}
     PRESETS_DIR: ClassVar[Path | None] = PRESETS_DIR
+    COMMAND: ClassVar[str | None] = "train"
     Error: ClassVar[type[ConfigError]] = TrainConfigError
 
     train_dir: str | None = None       # P3M-10k root or its train/, or a folder with images/ + alphas/

@@ -14,6 +14,7 @@ from stream.cli.options import (
     offline_options,
     output_options,
     setup_logging,
+    verbose_option,
 )
 from stream.jobs.batch.inputs import DEFAULT_NAME
 from stream.jobs.config import CutoutConfig
@@ -29,7 +30,8 @@ _DEFAULTS = command_defaults(CutoutConfig)
               help="Output file name from {stem}, {ext} and {parent}; its extension picks the format as in cutout "
                    "(.mp4/.mkv/.mov/.webm; transparent: .webm/.mov/.mkv). --alpha-out takes a template too.")
 @click.option("--config", "-c", "config_file", default=None,
-              help="YAML preset for every video: a file or a name in configs/. Flags override it.")
+              help=f"YAML preset for every video: a file or a name in configs/ ({', '.join(CutoutConfig.presets())}). "
+                   "Flags override it.")
 @model_options
 @matting_options(_DEFAULTS)
 @output_options(_DEFAULTS)
@@ -49,6 +51,7 @@ _DEFAULTS = command_defaults(CutoutConfig)
 @click.option("--report", type=click.Path(dir_okay=False), default=None,
               help="Also write a report: .json or .csv (per video: status, frames, seconds, fps, model, host, error).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or info lines; failures and the summary only.")
+@verbose_option
 def batch(inputs: tuple[str, ...], output_dir: str, name: str, config_file: str | None, engine: str,
           workers: int | None, ray_address: str | None, cpus_per_video: float | None, gpus_per_video: float | None,
           overwrite: bool, report: str | None, quiet: bool, **options: object) -> None:

@@ -15,6 +15,7 @@ from stream.cli.options import (
     output_options,
     overwrite_option,
     setup_logging,
+    verbose_option,
 )
 from stream.jobs.config import LIVE_PRESET, LiveConfig
 
@@ -42,7 +43,8 @@ _DEFAULTS = command_defaults(LiveConfig, LIVE_PRESET)
 @click.option("--stats", is_flag=True, help="Print frames in/matted/reused/dropped/sent and latency every second.")
 @face_options(_DEFAULTS)
 @click.option("--config", "-c", "config_file", default="virtual_background", show_default=True,
-              help="YAML preset: a file or a name in configs/. Flags override it.")
+              help=f"YAML preset: a file or a name in configs/ ({', '.join(LiveConfig.presets())}); a cutout "
+                   "preset gives its shared fields. Flags override it.")
 @model_options
 @matting_options(_DEFAULTS)
 @output_options(_DEFAULTS)
@@ -53,6 +55,7 @@ _DEFAULTS = command_defaults(LiveConfig, LIVE_PRESET)
                    "(else: the newest alpha; default 40).")
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
 @click.option("--quiet", "-q", is_flag=True, help="Errors and the end summary only.")
+@verbose_option
 def live(camera: str | None, config_file: str, stats: bool, duration: float | None, quiet: bool,
          overwrite: bool, **options: object) -> None:
     """Cut yourself out of a webcam stream, live: to a virtual camera for Zoom/Meet/OBS, a preview window,

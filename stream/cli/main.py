@@ -27,6 +27,8 @@ from stream.cli.options import (
     overwrite_option,
     setup_logging,
     span_options,
+    verbose_asked,
+    verbose_option,
 )
 from stream.cli.preview import preview as preview_command
 from stream.jobs.config import CutoutConfig
@@ -80,6 +82,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="p3m-stream")
+@verbose_option
 def main() -> None:
     """p3m-stream: privacy-preserving portrait matting (P3M-Net) for images and video.
 
@@ -93,6 +96,8 @@ def main() -> None:
     p3m live --camera /dev/video0 --virtual-cam           webcam to a virtual camera, background blurred
     p3m demo -o demo_out/                                 the above on a bundled demo clip
     """
+    if verbose_asked():      # for the model's commands, which set up no logging of their own
+        setup_logging()
 
 
 @main.command()
@@ -102,8 +107,8 @@ def main() -> None:
                    ".mov (ProRes 4444), .mkv (FFV1); or a PNG sequence such as out/%05d.png. Photos: a folder, "
                    "out/ (each as <stem>.png), or one photo's .png.")
 @click.option("--config", "-c", "config_file", default=None,
-              help="YAML preset: a file or a name in configs/ (offline_cutout, transparent_overlay, ...). "
-                   "Flags override it.")
+              help=f"YAML preset: a file or a name in configs/ ({', '.join(CutoutConfig.presets())}); a live "
+                   "preset gives its shared fields. Flags override it.")
 @click.option("--matte", default=None, metavar="MATTE",
               help="Take the alpha from this grayscale video or image sequence (e.g. an --alpha-out of an earlier "
                    "run) instead of a model: one frame per input frame.")
@@ -118,6 +123,7 @@ def main() -> None:
 @span_options
 @face_options(_DEFAULTS)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or info lines; errors and the summary only.")
+@verbose_option
 def cutout(input: str, output: str, config_file: str | None, quiet: bool, overwrite: bool,
            **options: object) -> None:
     """Cut the person out of a video: composite onto a background, or write a transparent video.
@@ -141,6 +147,7 @@ def cutout(input: str, output: str, config_file: str | None, quiet: bool, overwr
 @click.option("--output", "-o", "outdir", default="p3m_demo", show_default=True, type=click.Path(file_okay=False),
               help="Folder for demo_input.mp4 and the cut-outs.")
 @click.option("--quiet", "-q", is_flag=True)
+@verbose_option
 def demo(outdir: str, quiet: bool) -> None:
     """Make a short clip from a packaged portrait and cut it out with the bundled model (no download).
 

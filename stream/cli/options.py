@@ -79,15 +79,19 @@ def matting_options(defaults: CutoutConfig) -> Callable[[F], F]:
 
 
 def output_options(defaults: CutoutConfig) -> Callable[[F], F]:
-    """--alpha-out, --crf and --preset: what both jobs write beside their main output, and how H.264 files are
-    encoded."""
+    """--alpha-out, --crf, --preset and --odd-size: what both jobs write beside their main output, and how its
+    files are encoded."""
     return lambda command: _with(command, [
         click.option("--alpha-out", default=None,
                      help="Also write the matte as a grayscale video (.mp4/.mov, or .mkv lossless)."),
         click.option("--crf", type=int, default=None,
                      help=f"Quality of the H.264 files written, CRF 0-51 (default {defaults.crf})."),
         click.option("--preset", default=None,
-                     help=f"x264 preset of the H.264 files written (default {defaults.preset})."),
+                     help="Encoding speed: x264's presets (ultrafast ... veryslow) for H.264; a .webm gets VP9's "
+                          f"settings of about the same speed (realtime up to fast; default {defaults.preset})."),
+        click.option("--odd-size", type=click.Choice(defaults.CHOICES["odd_size"]), default=None,
+                     help="H.264 4:2:0 needs even sizes: an odd-sized video gets one row/column more at the "
+                          f"bottom/right (pad, the edge repeated) or less (crop); default {defaults.odd_size}."),
     ])
 
 
@@ -190,8 +194,32 @@ def _with(command: F, options: Sequence[Callable[[F], F]]) -> F:
     return command
 
 
-def setup_logging(quiet: bool) -> None:
-    """INFO lines from the pipeline (model, codecs) unless `quiet`; warnings and errors always."""
+VERBOSE = "p3m.verbose"    # ctx.meta key, shared by the `p3m` group's context and its command's
+
+
+def verbose_option(command: F) -> F:
+    """-v/--verbose, on the `p3m` group and on each command: debug lines too (why a codec was chosen, what the
+    bundled model's native code printed)."""
+    return click.option("--verbose", "-v", is_flag=True, expose_value=False, callback=_remember_verbose,
+                        help="Debug lines too: why each codec was chosen, the bundled model's own output.")(command)
+
+
+def _remember_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta[VERBOSE] = True
+
+
+def verbose_asked() -> bool:
+    """True when -v was given to the `p3m` group or to the running command."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get(VERBOSE))
+
+
+def setup_logging(quiet: bool = False) -> None:
+    """INFO lines from the pipeline (model, codecs) unless `quiet`; DEBUG ones with -v (on the group or the
+    command); warnings and errors always."""
+    level = logging.DEBUG if verbose_asked() else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(levelname)s: %(message)s",
                         force=True)
-    logging.getLogger("stream").setLevel(logging.WARNING if quiet else logging.INFO)
+    for ours in ("stream", "model"):       # third-party chatter is logged under these at debug level
+        logging.getLogger(ours).setLevel(level)

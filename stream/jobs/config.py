@@ -1,8 +1,9 @@
 """One typed configuration for a cut-out job: defaults, YAML presets in `configs/`, CLI overrides."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -12,11 +13,13 @@ from model.matte_tuning import SPILL, MatteTuning
 from model.runtime.precision import PRECISIONS
 from model.settings import PRESETS_DIR, ConfigError, Settings
 from model.subjects import SUBJECT_MODES
+from stream.sinks.encoding import ODD_SIZES
 from stream.sources.camera import BACKENDS, PIXEL_FORMATS, parse_size
 from stream.sources.files import Span
 from stream.stages.guided_filter import UPSAMPLERS
 
 __all__ = ["ConfigError", "CutoutConfig", "load_config", "preset_names"]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class CutoutConfig(Settings):
         "upsample": UPSAMPLERS,
         "subjects": ("auto", *SUBJECT_MODES, "off"),
         "spill": SPILL,
+        "odd_size": ODD_SIZES,
         "preset": ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"),
     }
     RANGES: ClassVar[Mapping[str, tuple[float, float]]] = {
@@ -48,6 +52,8 @@ class CutoutConfig(Settings):
         "feather": (0, 100),
     }
     PRESETS_DIR: ClassVar[Path | None] = PRESETS_DIR
+    COMMAND: ClassVar[str | None] = "cutout"
+    NOT_HERE: ClassVar[tuple[str, ...]] = ()    # fields this command has but refuses (another command's own)
 
     model: str = "auto"               # auto | p3mnet | mediapipe | a registered test model
     weights: str | None = None        # P3M-Net checkpoint (.pth or .safetensors)
@@ -63,6 +69,7 @@ class CutoutConfig(Settings):
     foreground_estimation: bool = True   # the person's own colours at partial edges (no halo of the old background)
     crf: int = 18                     # H.264 quality (lower is better)
     preset: str = "veryfast"          # x264 speed preset
+    odd_size: str = "pad"             # H.264 4:2:0 needs even sizes: pad (edge repeated) | crop one row/column
     alpha_out: str | None = None      # also write the matte as a grayscale video here
     matte: str | None = None          # take the alpha from this grayscale video or image sequence (no model)
     refine: bool = False              # closed-form matting at the matte's edges (a quality mode, ~1 s a frame)
@@ -110,9 +117,18 @@ class CutoutConfig(Settings):
         return Span(self.start, self.duration, self.frames)
 
     @classmethod
-    def presets(cls) -> list[str]:
-        """The pipeline presets in `configs/` (training configs, `train_*.yaml`, are not pipeline presets)."""
-        return [name for name in super().presets() if not name.startswith("train_")]
+    def preset_values(cls, values: dict[str, Any], command: Any) -> dict[str, Any]:
+        """A preset of the other video command (`command: live` in `p3m cutout`, or the reverse) gives the fields
+        both commands take; its own ones are ignored (logged at debug). A field neither knows is still refused."""
+        other = _VIDEO_COMMANDS.get(command) if isinstance(command, str) else None
+        if other is None or command == cls.COMMAND:
+            return super().preset_values(values, command)
+        ours = {f.name for f in fields(cls)} - set(cls.NOT_HERE)
+        theirs = {f.name for f in fields(other)} - ours
+        ignored = sorted(set(values) & theirs)
+        if ignored:
+            log.debug("a %s preset: %s ignored (not %s options)", command, ", ".join(ignored), cls.COMMAND)
+        return {k: v for k, v in values.items() if k not in theirs}
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> CutoutConfig:
@@ -137,6 +153,9 @@ class LiveConfig(CutoutConfig):
     RANGES: ClassVar[Mapping[str, tuple[float, float]]] = {
         **CutoutConfig.RANGES, "camera_fps": (1, 240), "queue_size": (1, 2), "alpha_wait_ms": (0, 1000),
         "camera_timeout": (0, 86400), "stream_bitrate": (100, 100_000)}
+    COMMAND: ClassVar[str | None] = "live"
+    # Offline only: a camera has no matte file, nor a second a frame, nor a piece to cut.
+    NOT_HERE: ClassVar[tuple[str, ...]] = ("matte", "refine", "start", "duration", "frames")
 
     queue_size: int = 2                  # live queues hold 1-2 frames and drop the stalest
     camera_size: str | None = None       # WIDTHxHEIGHT asked of the camera (scales a file's frames)
@@ -160,8 +179,7 @@ class LiveConfig(CutoutConfig):
                 parse_size(self.camera_size)
             except P3MError as e:
                 raise ConfigError(f"camera_size: {e.message}", e.hint) from None
-        # Offline only: a camera has no matte file, nor a second a frame, nor a piece to cut.
-        for name in ("matte", "refine", "start", "duration", "frames"):
+        for name in self.NOT_HERE:
             if getattr(self, name):
                 raise ConfigError(f"{name}: not a live option",
                                   f"use it with p3m cutout; remove {name} from the preset")
@@ -170,6 +188,9 @@ class LiveConfig(CutoutConfig):
     def wants_output(self) -> bool:
         """True when some output besides the default virtual camera was asked for."""
         return bool(self.virtual_cam or self.preview or self.output or self.stream_url)
+
+
+_VIDEO_COMMANDS: dict[str, type[CutoutConfig]] = {"cutout": CutoutConfig, "live": LiveConfig}
 
 
 def load_live_config(path: str | Path | None = LIVE_PRESET, **overrides: Any) -> LiveConfig:

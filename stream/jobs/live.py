@@ -213,7 +213,7 @@ def _open_outputs(stack: contextlib.ExitStack, settings: LiveConfig, source: Sou
     for path, kind in ((settings.output, "transparent" if transparent else "composite"), (settings.alpha_out, "matte")):
         if path:
             file = open_sink(path, fps=source.fps, time_base=source.time_base, kind=kind, crf=settings.crf,
-                             preset=settings.preset, input_path=source.path, **size)
+                             preset=settings.preset, input_path=source.path, odd_size=settings.odd_size, **size)
             sinks.append(stack.enter_context(BackgroundSink(file, "record")))
             names.append(path)
     # independent: a broken stream removes nothing else; the recording is finalised and kept.

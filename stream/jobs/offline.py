@@ -18,6 +18,7 @@ from stream.jobs.budget import check_memory
 from stream.jobs.config import CutoutConfig, load_config
 from stream.jobs.photos import cut_photos, plan_photos
 from stream.pipeline.runner import Pipeline, Stats, cancel_on_signals
+from stream.sinks.encoding import encoded_size
 from stream.sinks.files import check_outputs, open_sinks
 from stream.sinks.paths import Confirm
 from stream.sources.files import WHOLE, open_source
@@ -40,6 +41,7 @@ class CutoutResult:
     faces_hidden: int | None = None  # frames written with a face hidden (None: --blur-faces off)
     refine_s: float | None = None    # seconds --refine's closed-form matting took (None: off)
     unit: str = "frame"              # what `frames` counts: frames, or photos
+    alpha_out: str | None = None     # the matte written beside the output (--alpha-out)
 
     @property
     def fps(self) -> float:
@@ -51,7 +53,8 @@ class CutoutResult:
         state = f"interrupted: kept the {self.frames} {unit} done" if self.interrupted else f"{self.frames} {unit}"
         if self.damaged:
             state += f" ({self.damaged} damaged input frame{'s' if self.damaged > 1 else ''} skipped)"
-        where = f"-> {self.output}" if self.frames else f"({self.output} not created)"
+        outputs = self.output if self.alpha_out is None else f"{self.output} and {self.alpha_out}"
+        where = f"-> {outputs}" if self.frames else f"({outputs} not created)"
         if self.faces_hidden is not None:
             state += f" (faces hidden in {self.faces_hidden})"
         if self.refine_s is not None:
@@ -105,14 +108,16 @@ def run_cutout(input: str, output: str, settings: CutoutConfig, *, quiet: bool =
         formats = check_outputs(output, source, transparent=transparent, alpha_out=settings.alpha_out)
         if hardware:          # NVENC's probe (slow where it fails) runs while the model loads
             for fmt in formats:
-                hwcodecs.prefetch_encoder(fmt.codec, source.width, source.height, fmt.pix_fmt)
+                hwcodecs.prefetch_encoder(fmt.codec, *encoded_size(fmt, source.width, source.height, settings.odd_size),
+                                          fmt.pix_fmt)
         # Before the sinks: a bad infer_size leaves no output.
         batch = 1 if settings.matte is not None else assembly.load(batched=True, matter=matter).batch_size
         check_memory(source.width, source.height, infer_size=settings.infer_size, batch=batch,
                      queue_size=settings.queue_size)
         sink = stack.enter_context(open_sinks(output, source, transparent=transparent,
                                               alpha_out=settings.alpha_out, audio=settings.audio, crf=settings.crf,
-                                              preset=settings.preset, hw_codecs=hardware))
+                                              preset=settings.preset, hw_codecs=hardware,
+                                              odd_size=settings.odd_size))
         log.info("video: %s", hwcodecs.describe(source, sink))
         # CUDA: one stage, the tensors stay on the device; the alpha comes back only for a matte output.
         keep_alpha = settings.alpha_out is not None or settings.blur_faces == "others"   # others: whose face
@@ -123,7 +128,7 @@ def run_cutout(input: str, output: str, settings: CutoutConfig, *, quiet: bool =
         pipeline = Pipeline(source, stages, sink, policy="offline", capacity=settings.queue_size)
         with _progress(source.frame_count, quiet) as on_frame, cancel_on_signals(pipeline, keep=keep_interrupted):
             stats = pipeline.run(on_frame)
-    result = CutoutResult(output=output, frames=stats.written, seconds=stats.elapsed,
+    result = CutoutResult(output=output, alpha_out=settings.alpha_out, frames=stats.written, seconds=stats.elapsed,
                         model=assembly.matter.describe() if settings.matte is None else f"the matte {settings.matte}",
                         interrupted=stats.cancelled,
                         damaged=getattr(source, "damaged", 0),
@@ -133,6 +138,9 @@ def run_cutout(input: str, output: str, settings: CutoutConfig, *, quiet: bool =
     if result.faces_hidden == 0 and result.frames:
         log.warning("--blur-faces found no face in any of the %d frames: check the output by eye before "
                     "sharing it", result.frames)
+    absent = assembly.matting.presence.warning() if settings.matte is None and assembly.matting else None
+    if absent and result.frames:
+        log.warning("%s", absent)
     return result
 
 

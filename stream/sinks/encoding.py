@@ -7,8 +7,9 @@ describe, and the rule that keeps timestamps rising.
     transparent  (refused)        ProRes 4444 yuva444p10le   FFV1 bgra (lossless)     VP9 yuva420p
     matte        H.264 of alpha   H.264 of alpha             FFV1 gray (lossless)     (refused)
 
-Odd sizes: H.264 4:2:0 needs even width and height, so an odd-sized composite or matte is encoded as
-H.264 4:4:4 (yuv444p, High 4:4:4 profile) at its exact size, with a warning.
+Odd sizes: H.264 4:2:0 needs even width and height, so an odd-sized composite or matte gets one row or column
+more (`pad`, the edge repeated: the default) or less (`crop`) at the bottom or right (`encoded_size`, `fit`);
+4:4:4 would keep the size, but browsers and QuickTime do not play it.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from stream.hwcodecs import Choice, pick_encoder
 log = logging.getLogger(__name__)
 
 Kind = Literal["composite", "transparent", "matte"]
+ODD_SIZES = ("pad", "crop")      # how an odd-sized picture becomes even for H.264 4:2:0 (--odd-size)
 CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 BT709 = 1          # AVCOL_PRI/TRC_BT709: sRGB's primaries (and the usual transfer tag for them)
 SMPTE170M = 6      # AVCOL_SPC_SMPTE170M: the BT.601 matrix we convert with, tagged so players invert the same one
@@ -65,8 +67,23 @@ class VideoFormat:
 
 
 H264 = VideoFormat("libx264", "yuv420p", {"crf": "18", "preset": "medium"})
-VP9 = VideoFormat("libvpx-vp9", "yuv420p", {"crf": "30", "b": "0", "row-mt": "1", "cpu-used": "4"})
-VP9_ALPHA = VideoFormat("libvpx-vp9", "yuva420p", {"crf": "30", "b": "0", "row-mt": "1", "cpu-used": "4"})
+# libvpx: row-mt and tile columns (log2; clamped to the width) let its threads share a frame
+VP9 = VideoFormat("libvpx-vp9", "yuv420p", {"crf": "30", "b": "0", "row-mt": "1", "tile-columns": "2",
+                                            "cpu-used": "4"})
+VP9_ALPHA = VideoFormat("libvpx-vp9", "yuva420p", VP9.options)
+# --preset names x264's speeds; VP9 gets the libvpx settings of about the same place on its own scale:
+# realtime (one pass, no look-ahead; cpu-used 5-8) for the fast ones, good for medium and slower.
+VP9_PRESETS: dict[str, dict[str, str]] = {
+    "ultrafast": {"deadline": "realtime", "cpu-used": "8"},
+    "superfast": {"deadline": "realtime", "cpu-used": "8"},
+    "veryfast": {"deadline": "realtime", "cpu-used": "7"},
+    "faster": {"deadline": "realtime", "cpu-used": "6"},
+    "fast": {"deadline": "realtime", "cpu-used": "5"},
+    "medium": {"deadline": "good", "cpu-used": "4"},
+    "slow": {"deadline": "good", "cpu-used": "3"},
+    "slower": {"deadline": "good", "cpu-used": "2"},
+    "veryslow": {"deadline": "good", "cpu-used": "1"},
+}
 PRORES_4444 = VideoFormat("prores_ks", "yuva444p10le", {"profile": "4444", "vendor": "apl0"})
 FFV1_RGBA = VideoFormat("ffv1", "bgra", {"level": "3", "slices": "4"}, lossless=True)
 FFV1_GRAY = VideoFormat("ffv1", "gray", {"level": "3", "slices": "4"}, lossless=True)
@@ -84,16 +101,34 @@ def supported(kind: Kind) -> str:
     return ", ".join(exts) + " or a PNG sequence (out/%05d.png or a folder)"
 
 
-def video_format(kind: Kind, path: str, width: int, height: int) -> VideoFormat:
-    """The format a `kind` video file at `path` gets at this size (H.264 4:4:4 for odd sizes); P3MError for
-    an extension the kind cannot go to."""
+def video_format(kind: Kind, path: str) -> VideoFormat:
+    """The format a `kind` video file at `path` gets; P3MError for an extension the kind cannot go to."""
     ext = Path(path).suffix.lower()
     fmt = FORMATS.get((kind, ext))
     if fmt is None:
         raise P3MError(f"cannot write a {kind} video to '{ext or path}'", f"{kind} output goes to {supported(kind)}")
-    if fmt.codec == "libx264" and (width % 2 or height % 2):
-        return VideoFormat(fmt.codec, "yuv444p", fmt.options)
     return fmt
+
+
+def encoded_size(fmt: VideoFormat, width: int, height: int, odd_size: str = "pad") -> tuple[int, int]:
+    """The size `fmt` encodes a width×height picture at: even for H.264 4:2:0 (an odd side one pixel longer
+    for `pad`, shorter for `crop`; a side of 1 is always padded), else the picture's own."""
+    if fmt.codec != "libx264":          # VP9 4:2:0 takes odd sizes; ProRes 4444 and FFV1 have no subsampling
+        return width, height
+
+    def even(n: int) -> int:
+        return n if n % 2 == 0 else n + 1 if odd_size == "pad" or n == 1 else n - 1
+    return even(width), even(height)
+
+
+def fit(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
+    """`pixels` cropped or padded (its last row or column repeated) at the bottom and right to width×height,
+    so the picture keeps its place."""
+    cropped = pixels[:height, :width]
+    bottom, right = height - cropped.shape[0], width - cropped.shape[1]
+    if bottom or right:
+        return cv2.copyMakeBorder(cropped, 0, bottom, 0, right, cv2.BORDER_REPLICATE)
+    return np.ascontiguousarray(cropped)
 
 
 def sink_pixels(frame: Frame, kind: Kind, width: int, height: int) -> tuple[np.ndarray, str]:
@@ -131,8 +166,10 @@ def add_video_stream(container: av.container.OutputContainer, fmt: VideoFormat, 
     it with the encoder chosen. `options` go over the format's own (and x264's `crf`/`preset`)."""
     choice = pick_encoder(fmt.codec, width, height, fmt.pix_fmt, crf=crf, preset=preset, hardware=hardware)
     codec, opts = (choice.name, dict(choice.options)) if choice.hardware else (fmt.codec, dict(fmt.options))
-    if codec == "libx264":      # crf/preset are x264's scales; VP9 keeps its own (see VP9 above)
+    if codec == "libx264":      # crf/preset are x264's scales; VP9 keeps its crf and maps the preset
         opts.update({k: str(v) for k, v in (("crf", crf), ("preset", preset)) if v is not None})
+    elif codec == "libvpx-vp9" and preset is not None:
+        opts.update(VP9_PRESETS.get(preset, {}))
     stream = container.add_stream(codec, rate=fps)
     stream.width, stream.height, stream.pix_fmt = width, height, fmt.pix_fmt
     stream.time_base = stream.codec_context.time_base = time_base

@@ -11,9 +11,9 @@ one) or, for a matte sink, `frame.alpha`. The format follows the output's extens
 A printf pattern (`out/%05d.png`) or a folder writes PNGs instead: RGB, RGBA or gray by kind.
 Any other combination is a P3MError naming the extension and what works.
 
-Odd sizes: H.264 4:2:0 needs even width and height, so an odd-sized composite or matte is encoded as
-H.264 4:4:4 (yuv444p, High 4:4:4 profile) at its exact size, with a warning: the size never changes, but
-browsers and QuickTime do not play 4:4:4 (FFmpeg, VLC and mpv do).
+Odd sizes: H.264 4:2:0 needs even width and height, so an odd-sized composite or matte is padded (the last
+row or column repeated; `odd_size="crop"`: cut) at the bottom or right, with one info line; it stays 4:2:0,
+which every player plays (4:4:4 would keep the size, but browsers and QuickTime do not play it).
 
 Files are written to a hidden temporary sibling (`.name.XXXX.part.ext`) and renamed on `close()`;
 `abort()` (any error) removes it; `close(interrupted=True)` (Ctrl-C) finalises what was written and
@@ -42,6 +42,8 @@ from stream.sinks.encoding import (
     Kind,
     VideoFormat,
     add_video_stream,
+    encoded_size,
+    fit,
     sink_pixels,
     video_format,
     video_frame,
@@ -65,14 +67,17 @@ class VideoFileSink(Sink):
     def __init__(self, path: str, *, width: int, height: int, fps: Fraction, time_base: Fraction | None = None,
                  kind: Kind = "composite", crf: int | None = None, preset: str | None = None,
                  options: dict[str, str] | None = None, audio_from: str | None = None, audio_start: float = 0.0,
-                 audio_cut: bool = False, hw_codecs: bool = False, input_name: str | None = None) -> None:
+                 audio_cut: bool = False, hw_codecs: bool = False, input_name: str | None = None,
+                 odd_size: str = "pad") -> None:
         self.path, self.kind, self.width, self.height = path, kind, width, height
         ext = Path(path).suffix.lower()
-        fmt = video_format(kind, path, width, height)
-        if fmt.pix_fmt == "yuv444p":
-            log.warning("%s: size %dx%d is odd; H.264 4:2:0 needs even sizes, so it is encoded as 4:4:4, "
-                        "which browsers and QuickTime do not play (crop to an even size to avoid this)",
-                        path, width, height)
+        fmt = video_format(kind, path)
+        self.size = encoded_size(fmt, width, height, odd_size)     # even for H.264 4:2:0
+        if self.size != (width, height):
+            done = "padded to" if self.size[0] > width or self.size[1] > height else "cropped to"
+            other = "crop" if done == "padded to" else "pad"
+            log.info("%s: %dx%d is odd; %s %dx%d at the bottom/right for H.264 4:2:0, which every player plays "
+                     "(--odd-size %s for the other way)", path, width, height, done, *self.size, other)
         self.format = fmt
         self.fps = Fraction(fps)
         self.time_base = Fraction(time_base) if time_base else 1 / self.fps
@@ -86,8 +91,8 @@ class VideoFileSink(Sink):
             self._container = av.open(self._tmp, "w", format=CONTAINERS[ext])
             # NVENC for H.264 where it really opens (stream/hwcodecs.py); `encoder` says what was used and why.
             self._stream, self.encoder = add_video_stream(
-                self._container, fmt, width=width, height=height, fps=self.fps, time_base=self.time_base, crf=crf,
-                preset=preset, options=options, hardware=hw_codecs)
+                self._container, fmt, width=self.size[0], height=self.size[1], fps=self.fps, time_base=self.time_base,
+                crf=crf, preset=preset, options=options, hardware=hw_codecs)
             if audio_from is not None:
                 self._audio = AudioCopier(audio_from, self._container, CONTAINERS[ext], start=audio_start)
         except BaseException:
@@ -97,6 +102,8 @@ class VideoFileSink(Sink):
     def write(self, frame: Frame) -> None:
         """Encode one frame (and mux the audio up to its time)."""
         pixels, layout = sink_pixels(frame, self.kind, self.width, self.height)
+        if self.size != (self.width, self.height):
+            pixels = fit(pixels, *self.size)
         video = video_frame(pixels, layout, self.format)
         video.pts = self._clock.next(frame)
         video.time_base = self.time_base
@@ -197,7 +204,7 @@ class PngSequenceSink(Sink):
                 _remove(file)
 
 
-def check_output(path: str, *, kind: Kind, width: int, height: int, input_path: str | None = None,
+def check_output(path: str, *, kind: Kind, input_path: str | None = None,
                  option: str = "-o") -> VideoFormat | None:
     """The user mistakes an output's path can hold (P3MError): what `paths.parse_output` refuses, the input
     itself, a missing folder. Returns the video format it will get (None: a PNG sequence)."""
@@ -208,7 +215,7 @@ def check_output(path: str, *, kind: Kind, width: int, height: int, input_path: 
         return None
     if not os.path.isdir(out.folder):
         raise P3MError(f"output folder does not exist: {out.folder}", "create it first")
-    return video_format(kind, path, width, height)
+    return video_format(kind, path)
 
 
 def job_outputs(output: str | None, alpha_out: str | None, *, transparent: bool) -> list[Output]:
@@ -228,7 +235,7 @@ def check_outputs(output: str, source: Source, *, transparent: bool = False,
     check_against_inputs(outputs, [input_files("the input", source.path, getattr(source, "files", None))])
     formats = []
     for out in outputs:
-        fmt = check_output(out.path, kind=out.kind, width=source.width, height=source.height, option=out.option)
+        fmt = check_output(out.path, kind=out.kind, option=out.option)
         if fmt is not None:
             check_writable(out.folder)
             formats.append(fmt)
@@ -238,28 +245,29 @@ def check_outputs(output: str, source: Source, *, transparent: bool = False,
 def open_sink(path: str, *, width: int, height: int, fps: Fraction, time_base: Fraction | None = None,
               kind: Kind = "composite", audio_from: str | None = None, audio_start: float = 0.0,
               audio_cut: bool = False, input_path: str | None = None, crf: int | None = None,
-              preset: str | None = None, options: dict[str, str] | None = None, hw_codecs: bool = False) -> Sink:
+              preset: str | None = None, options: dict[str, str] | None = None, hw_codecs: bool = False,
+              odd_size: str = "pad") -> Sink:
     """One output: a PNG sequence for a printf pattern or a folder (a path without extension), else a video file.
 
     `audio_from` copies that file's audio (video files; a PNG sequence warns that it is dropped), from its
     `audio_start` second on, and only up to the last frame when `audio_cut` (a piece of the input);
     `input_path` guards against overwriting the input. Raises P3MError before any work for bad paths.
     """
-    if check_output(path, kind=kind, width=width, height=height, input_path=input_path) is None:
+    if check_output(path, kind=kind, input_path=input_path) is None:
         if audio_from is not None:
             log.warning("%s: a PNG sequence holds no audio; the input's audio is dropped", path)
         return PngSequenceSink(path, width=width, height=height, kind=kind)
     return VideoFileSink(path, width=width, height=height, fps=fps, time_base=time_base, kind=kind, crf=crf,
                          preset=preset, options=options, audio_from=audio_from, audio_start=audio_start,
-                         audio_cut=audio_cut, hw_codecs=hw_codecs, input_name=input_path)
+                         audio_cut=audio_cut, hw_codecs=hw_codecs, input_name=input_path, odd_size=odd_size)
 
 
 def open_sinks(output: str, source: Source, *, transparent: bool = False, alpha_out: str | None = None,
                audio: bool = True, crf: int | None = None, preset: str | None = None,
-               hw_codecs: bool = False) -> Sink:
+               hw_codecs: bool = False, odd_size: str = "pad") -> Sink:
     """The sink(s) for one job: `output` (composite or transparent) plus an optional grayscale `alpha_out`."""
     common = dict(width=source.width, height=source.height, fps=source.fps, time_base=source.time_base,
-                  input_path=source.path, crf=crf, preset=preset, hw_codecs=hw_codecs)
+                  input_path=source.path, crf=crf, preset=preset, hw_codecs=hw_codecs, odd_size=odd_size)
     check_against_inputs(job_outputs(output, alpha_out, transparent=transparent), [])
     main = open_sink(output, kind="transparent" if transparent else "composite",
                      audio_from=source.path if audio and source.has_audio else None,

@@ -86,7 +86,7 @@ def parse_output(path: str, kind: Kind, option: str = "-o") -> Output:
         stem = os.path.splitext(path)[0]
         raise P3MError(f"{option} {path}: PNG output is a sequence of frames and needs a frame-number pattern",
                        f"e.g. {stem}_%05d.png")
-    video_format(kind, path, 2, 2)       # the extension against the kind (P3MError naming what works)
+    video_format(kind, path)       # the extension against the kind (P3MError naming what works)
     return Output(path, kind, option)
 
 

@@ -19,6 +19,7 @@ from stream.frames import Frame
 from stream.pipeline.queues import Cancelled
 from stream.protocols import Stage
 from stream.stages.guided_filter import GUIDED_EPS, GUIDED_RADIUS, UPSAMPLERS, guided_upsample_gray_cpu
+from stream.stages.presence import PersonPresence
 
 if TYPE_CHECKING:                   # torch is imported where a path uses it: the default CPU job needs none
     import torch
@@ -59,6 +60,7 @@ class MattingStage:
         self.infer_size = infer_size
         self.upsample = upsample
         self.radius, self.eps, self.guide = radius, eps, guide
+        self.presence = PersonPresence()     # frames without a person (CPU path: the model's alphas)
         self.device = str(matter.device)
         # Gray guide by default: most of the RGB guide's gain over bilinear at a fraction of its cost; on the
         # CPU, OpenCV then does it without torch.
@@ -113,7 +115,10 @@ class MattingStage:
     def _matte_small(self, frames: list[Frame]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Each frame shrunk to the model's size, with the model's alpha for it (CPU path)."""
         smalls = [self._small(frame) for frame in frames]
-        return list(zip(smalls, self.matter.matte_batch(smalls)))
+        alphas = self.matter.matte_batch(smalls)
+        for alpha in alphas:
+            self.presence.add(alpha)
+        return list(zip(smalls, alphas))
 
     def _small(self, frame: Frame) -> np.ndarray:
         h, w = self.infer_shape(*frame.image.shape[:2])

@@ -43,3 +43,23 @@ def test_a_matplotlib_imported_before_is_left_alone():
         from mediapipe.tasks.python.vision import drawing_utils
         assert drawing_utils.plt is matplotlib.pyplot
     """)
+
+
+def test_mediapipes_own_lines_go_to_the_log_at_debug_and_not_to_stderr():
+    # The first inference's LiteRT alignment warning and DestroyAccelerator at close are written by C++ to fd 2.
+    code = """
+        import logging, sys
+        import numpy as np
+        from model.faces import FaceDetector
+        if sys.argv[1:] == ["debug"]:
+            logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+        with FaceDetector("full") as detector:
+            detector(np.zeros((96, 128, 3), np.uint8))
+        print("our own line", file=sys.stderr)
+    """
+    quiet = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True)
+    assert quiet.returncode == 0 and quiet.stderr == "our own line\n", quiet.stderr[-2000:]
+    shown = subprocess.run([sys.executable, "-c", textwrap.dedent(code), "debug"], capture_output=True, text=True)
+    lines = shown.stderr.splitlines()
+    assert any(line.startswith("DEBUG model.bundled: mediapipe: ") and "DestroyAccelerator" in line for line in lines)
+    assert any("not aligned" in line for line in lines if line.startswith("DEBUG model.bundled: mediapipe: "))

@@ -96,13 +96,13 @@ def test_corrupted_packet_drops_that_frame_with_a_warning_and_an_honest_count(in
 
 # --- odd but valid inputs ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, size", [("1x1.mkv", (1, 1)), ("3x5.mkv", (3, 5)), ("4097x17.mkv", (4097, 17))])
-def test_odd_sizes_are_kept_exactly(inputs, tmp_path, name, size):
+@pytest.mark.parametrize("name, size, odd_size", [("1x1.mkv", (2, 2), "crop"), ("3x5.mkv", (2, 4), "crop"),
+                                                  ("4097x17.mkv", (4098, 18), "pad")])
+def test_odd_sizes_become_even_for_h264(inputs, tmp_path, name, size, odd_size):
     out = tmp_path / "out.mp4"
-    result = cutout(inputs / name, "-o", out, *FAST)
+    result = cutout(inputs / name, "-o", out, *FAST, "--odd-size", odd_size)
     frames = assert_playable(result, out, 5)
-    assert (frames[0].width, frames[0].height) == size
-    assert "4:4:4" in result.stderr                                    # the one warning odd sizes get
+    assert (frames[0].width, frames[0].height, frames[0].format.name) == (*size, "yuv420p")
 
 
 def test_rotated_phone_video_comes_out_upright(inputs, tmp_path):

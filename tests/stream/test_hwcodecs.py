@@ -60,12 +60,13 @@ def fake_probes(monkeypatch):
 
 def test_here_the_cutout_uses_libx264_and_the_cpu_decoder_and_says_why(no_nvidia_here, clip: Path,
                                                                         tmp_path: Path, caplog):
-    caplog.set_level(logging.INFO, logger="stream.jobs.offline")
+    caplog.set_level(logging.DEBUG, logger="stream")
     out = tmp_path / "out.mp4"
     assert cutout(clip, out, model="zero-hw", infer_size=64, quiet=True).frames == N
     line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("video:"))
-    assert line.startswith("video: decode with CPU decoder (CPU; NVDEC only with hw_codecs all); ")
-    assert "encode with libx264 (CPU; unavailable: h264_nvenc (" in line
+    assert line == "video: decode with CPU decoder (CPU; NVDEC only with hw_codecs all); encode with libx264 (CPU)"
+    why = [r for r in caplog.records if r.getMessage().startswith("hardware encoders unavailable: h264_nvenc (")]
+    assert why and why[0].levelno == logging.DEBUG              # the probe's reason: with -v only
     assert len(decoded_video(out)) == N
 
 
@@ -97,7 +98,7 @@ def test_a_prefetched_probe_runs_once_and_a_caller_during_it_gets_its_answer(slo
     thread = hwcodecs.prefetch_encoder("libx264", 64, 48, "yuv420p")
     assert thread is not None and thread.name == "p3m-codec-probe"
     choice = pick_encoder("libx264", 64, 48, "yuv420p")         # arrives while the probe runs
-    assert choice == Choice("libx264", False, "unavailable: h264_nvenc (no driver (fake))")
+    assert choice == Choice("libx264", False)
     thread.join()
     assert [name for name, _ in slow_probe] == ["h264_nvenc"]
     assert hwcodecs.prefetch_encoder("libx264", 63, 48, "yuv420p") is None      # odd: nothing to probe

@@ -135,6 +135,6 @@ def _check_formats(videos: list[Video], settings: CutoutConfig) -> None:
     """Every output's extension suits what it holds, before any work (P3MError naming it)."""
     kind = "transparent" if settings.background == "transparent" else "composite"
     for ext in sorted({Path(v.output).suffix.lower() for v in videos}):
-        video_format(kind, f"out{ext}", 2, 2)
+        video_format(kind, f"out{ext}")
     for ext in sorted({Path(v.alpha_out).suffix.lower() for v in videos if v.alpha_out}):
-        video_format("matte", f"out{ext}", 2, 2)
+        video_format("matte", f"out{ext}")

@@ -45,7 +45,7 @@ def test_cutout_and_live_declare_their_shared_options_once():
     shared = set(cutout) & set(live) - {"config_file", "output", "quiet", "duration"}
     assert shared == {"model", "weights", "device", "precision", "infer_size", "upsample", "subjects", "smoothing",
                       "smoothing_strength", "background", "foreground_estimation", "alpha_out", "crf", "preset",
-                      "blur_faces", "no_blur_faces",
+                      "odd_size", "blur_faces", "no_blur_faces", "verbose",
                       "blur_style", "face_model", "overwrite", "threshold", "erode", "dilate", "feather", "spill"}
     for name in sorted(shared):
         mine, theirs = cutout[name].to_info_dict(), live[name].to_info_dict()
@@ -157,3 +157,32 @@ def test_image_never_writes_over_its_inputs_nor_two_outputs_over_one_another(tmp
     result = CliRunner().invoke(main, ["image", str(photos), "-o", str(tmp_path / "out")])
     assert result.exit_code == 1 and "would both be written as a.png" in result.output, result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_version():
+    result = CliRunner().invoke(main, ["--version"], prog_name="p3m")
+    assert result.exit_code == 0
+    assert re.fullmatch(r"p3m, version \d+\.\d+\.\d+\S*\n", result.output)
+
+
+def test_shell_completion_script_and_answers():
+    script = CliRunner().invoke(main, [], prog_name="p3m", env={"_P3M_COMPLETE": "bash_source"})
+    assert script.exit_code == 0 and "_p3m_completion()" in script.output and "complete -o" in script.output
+    answer = CliRunner().invoke(main, [], prog_name="p3m", env={
+        "_P3M_COMPLETE": "bash_complete", "COMP_WORDS": "p3m cutout --odd", "COMP_CWORD": "2"})
+    assert answer.output.splitlines() == ["plain,--odd-size"]
+
+
+@pytest.mark.parametrize("args", [["-v", "cutout"], ["cutout", "-v"], ["cutout"]])
+def test_verbose_on_the_group_or_the_command_shows_debug_lines(tmp_path, args):
+    from helpers.media import write_clip
+
+    clip, out, matte = write_clip(tmp_path / "in.mp4", frames=3, audio=False), tmp_path / "out.mp4", tmp_path / "m.mkv"
+    result = CliRunner().invoke(main, [*args, str(clip), "-o", str(out), "-m", "mediapipe", "--infer-size", "500",
+                                       "--alpha-out", str(matte)])
+    assert result.exit_code == 0, result.output
+    verbose = "-v" in args
+    assert ("DEBUG: hardware encoders unavailable" in result.stderr) is verbose, result.stderr
+    assert ("unavailable" in result.stderr) is verbose                     # the probe's reason: debug only
+    assert "steps of 32" not in result.stderr                              # the bundled model takes any size
+    assert result.stderr.splitlines()[-1].endswith(f"-> {out} and {matte}")

@@ -6,15 +6,51 @@ from stream.jobs.config import CutoutConfig, LiveConfig, load_config, load_live_
 from stream.stages.guided_filter import UPSAMPLERS
 from stream.stages.matting import MattingStage
 
-LIVE_PRESETS = {"virtual_background"}
-
 
 @pytest.mark.parametrize("preset", preset_names())
-def test_every_preset_loads(preset):
-    if preset in LIVE_PRESETS:
-        assert isinstance(load_live_config(preset), LiveConfig)
-    else:
-        assert isinstance(load_config(preset), CutoutConfig)
+def test_every_cutout_preset_loads(preset):
+    assert isinstance(load_config(preset), CutoutConfig)
+
+
+@pytest.mark.parametrize("preset", LiveConfig.presets())
+def test_every_live_preset_loads(preset):
+    assert isinstance(load_live_config(preset), LiveConfig)
+
+
+def test_each_command_lists_its_own_presets():
+    assert preset_names() == ["offline_cutout", "transparent_overlay"]
+    assert LiveConfig.presets() == ["virtual_background"]
+    with pytest.raises(ConfigError) as e:
+        load_config("nope")
+    assert "offline_cutout, transparent_overlay)" in e.value.hint and "virtual_background" not in e.value.hint
+
+
+def test_a_live_preset_gives_cutout_its_shared_fields_and_ignores_live_ones(caplog):
+    with caplog.at_level("DEBUG", logger="stream.jobs.config"):
+        c = load_config("virtual_background")
+    assert (c.infer_size, c.background, c.preset) == (384, "blur:25", "ultrafast")
+    assert "alpha_wait_ms" in caplog.text and "camera_backend" in caplog.text      # reported at debug only
+
+
+def test_a_cutout_preset_in_live_ignores_offline_only_fields(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("command: cutout\nrefine: true\ncrf: 30\n")
+    assert load_live_config(f).crf == 30
+    f.write_text("refine: true\ncrf: 30\n")          # without `command: cutout` it is for live: refused
+    with pytest.raises(ConfigError, match="refine"):
+        load_live_config(f)
+
+
+def test_a_field_neither_command_knows_is_still_refused(tmp_path):
+    f = tmp_path / "live.yaml"
+    f.write_text("command: live\nalpha_wait_ms: 20\nbogus: 1\n")
+    with pytest.raises(ConfigError, match="bogus"):
+        load_config(f)
+
+
+def test_a_training_preset_is_refused_by_the_video_commands():
+    with pytest.raises(ConfigError, match="p3m train"):
+        load_config("train_p3m10k")
 
 
 def test_presets_differ_from_defaults():

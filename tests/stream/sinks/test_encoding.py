@@ -106,3 +106,19 @@ def test_a_matte_file_and_a_transparent_png_round_the_alpha_alike(tmp_path: Path
     png = cv2.imread(str(tmp_path / "png" / "00.png"), cv2.IMREAD_UNCHANGED)[..., 3]
     np.testing.assert_array_equal(matte, want)
     np.testing.assert_array_equal(png, want)
+
+
+@pytest.mark.parametrize("preset, deadline, cpu_used", [("veryfast", "realtime", "7"), ("fast", "realtime", "5"),
+                                                         ("medium", "good", "4"), (None, None, "4")])
+def test_preset_maps_onto_vp9s_own_speed_settings(tmp_path: Path, preset: str | None, deadline: str | None,
+                                                  cpu_used: str) -> None:
+    out = tmp_path / "out.webm"
+    sink = open_sink(str(out), width=W, height=H, fps=Fraction(FPS), kind="transparent", preset=preset)
+    options = sink._stream.options
+    assert (options.get("deadline"), options["cpu-used"], options["row-mt"], options["tile-columns"]) == (
+        deadline, cpu_used, "1", "2")
+    frame = synthetic_frames([0])[0]
+    frame.output = np.dstack([frame.image, np.full((H, W), 255, np.uint8)])
+    sink.write(frame)
+    sink.close()
+    assert len(decoded_video(out)) == 1                     # libvpx took the settings

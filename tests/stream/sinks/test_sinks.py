@@ -135,15 +135,39 @@ def test_alpha_out_writes_a_grayscale_matte(clip: Path, tmp_path: Path, ext: str
         assert not container.streams.audio                   # the audio goes with the main output only
 
 
-def test_odd_sizes_keep_their_size_as_h264_444(media: Path, tmp_path: Path,
-                                               caplog: pytest.LogCaptureFixture) -> None:
-    out = tmp_path / "odd.mp4"
-    with caplog.at_level(logging.WARNING):
-        assert transcode(media / "odd.mp4", out, Passthrough()) == 10
-    assert "odd" in caplog.text
-    frames = decoded_video(out)
-    assert len(frames) == 10 and (frames[0].width, frames[0].height) == (W + 1, H + 1)
-    assert frames[0].format.name == "yuv444p"
+def odd_picture() -> np.ndarray:
+    """175×143 gray blocks of 5 px (chroma-free, so 4:2:0 keeps it): a shift by a pixel would show."""
+    blocks = np.random.default_rng(0).integers(16, 235, (29, 35), dtype=np.uint8)
+    gray = np.kron(blocks, np.ones((5, 5), np.uint8))[:143, :175]
+    return np.dstack([gray] * 3)
+
+
+@pytest.mark.parametrize("odd_size, size", [("pad", (176, 144)), ("crop", (174, 142))])
+def test_odd_sizes_become_even_yuv420p_with_the_picture_in_place(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                                 odd_size: str, size: tuple[int, int]) -> None:
+    out, picture = tmp_path / "odd.mp4", odd_picture()
+    with caplog.at_level(logging.INFO, logger="stream.sinks"):
+        sink = open_sink(str(out), width=175, height=143, fps=Fraction(25), crf=0, odd_size=odd_size)
+        for i in range(3):
+            sink.write(Frame(i, picture, pts=i, time_base=Fraction(1, 25)))
+        sink.close()
+    assert f"175x143 is odd; {'padded' if odd_size == 'pad' else 'cropped'} to {size[0]}x{size[1]}" in caplog.text
+    frame = decoded_video(out)[0]
+    assert (frame.width, frame.height, frame.format.name) == (*size, "yuv420p")
+    got = frame.to_ndarray(format="rgb24")[..., 0].astype(int)
+    h, w = min(143, size[1]), min(175, size[0])
+    assert np.abs(got[:h, :w] - picture[:h, :w, 0]).mean() < 2                     # in place
+    assert np.abs(got[:h, 1:w] - picture[:h, :w - 1, 0]).mean() > 8               # (a shift would show)
+    if odd_size == "pad":                                                          # the edge repeated
+        assert np.abs(got[:, 175] - got[:, 174]).mean() < 2 and np.abs(got[143] - got[142]).mean() < 2
+
+
+def test_sizes_that_vp9_takes_as_they_are_are_not_changed(tmp_path: Path) -> None:
+    out = tmp_path / "odd.webm"
+    with open_sink(str(out), width=175, height=143, fps=Fraction(25)) as sink:
+        sink.write(Frame(0, odd_picture(), pts=0, time_base=Fraction(1, 25)))
+    frame = decoded_video(out)[0]
+    assert (frame.width, frame.height) == (175, 143)
 
 
 @pytest.mark.parametrize("pts", [
@@ -282,7 +306,7 @@ def quadrants(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     ("cutout.webm", "transparent", (64, 48), 6),      # VP9 yuva420p (measured: 3)
     ("cutout.mov", "transparent", (64, 48), 3),       # ProRes 4444 (measured: 1)
     ("matte.mp4", "matte", (64, 48), 3),              # H.264 from gray (measured: 1)
-    ("odd.mp4", "composite", (65, 49), 4),            # H.264 4:4:4 at an odd size (measured: 2)
+    ("odd.mp4", "composite", (65, 49), 4),            # H.264 4:2:0, padded to 66x50
 ])
 def test_sinks_that_convert_with_swscale_write_what_they_were_given(tmp_path: Path, name: str, kind: str,
                                                                     size: tuple[int, int], max_err: int) -> None:
@@ -300,7 +324,7 @@ def test_sinks_that_convert_with_swscale_write_what_they_were_given(tmp_path: Pa
     elif kind == "matte":
         got, want = decoded_video(out)[-1].to_ndarray(format="gray"), alpha
     else:
-        got, want = decoded_video(out)[-1].to_ndarray(format="rgb24"), image
+        got, want = decoded_video(out)[-1].to_ndarray(format="rgb24")[:height, :width], image
     inner = np.ones((height, width), bool)               # away from the quadrants' edges (chroma, blocks)
     inner[height // 2 - 4:height // 2 + 4] = inner[:, width // 2 - 4:width // 2 + 4] = False
     errors = np.abs(got.astype(int) - want)[inner]
