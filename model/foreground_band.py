@@ -8,11 +8,14 @@ costs: bench/RESULTS.md). The solve at the reduced size is still pymatting's (`s
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 
 import numpy as np
 
 from model.foreground import WORK_SIZE, pymatting_ml, solve_small
+
+log = logging.getLogger(__name__)
 
 
 def paint_band(image: np.ndarray, alpha: np.ndarray, alpha8: np.ndarray, out: np.ndarray,
@@ -32,14 +35,16 @@ def paint_band(image: np.ndarray, alpha: np.ndarray, alpha8: np.ndarray, out: np
 
 def warm_up() -> threading.Thread:
     """Import pymatting and load the compiled pass on a daemon thread, started while the job loads its model:
-    ~2-3 s of imports (numba, pymatting's modules) that the first frame would otherwise wait for."""
+    seconds of imports (numba, pymatting's modules) that the first frame would otherwise wait for."""
     def load() -> None:
-        pymatting_ml()
-        _kernel()
-        small = np.zeros((2, 2, 3), np.float32)
-        paint = np.zeros((2, 2, 3), np.uint8)
-        _kernel()(paint, np.zeros((2, 2), np.float32), np.ones((2, 2), np.uint8), small, small, paint, paint.copy(),
-                  False)                       # loads the compiled code from numba's cache
+        try:
+            pymatting_ml()
+            small = np.zeros((2, 2, 3), np.float32)
+            paint = np.zeros((2, 2, 3), np.uint8)
+            _kernel()(paint, np.zeros((2, 2), np.float32), np.ones((2, 2), np.uint8), small, small, paint,
+                      paint.copy(), False)     # loads the compiled code from numba's cache
+        except Exception as e:  # noqa: BLE001 - the first frame's own call raises it where it is reported
+            log.debug("foreground estimation's warm-up failed: %s", e)
 
     thread = threading.Thread(target=load, name="p3m-foreground-warm-up", daemon=True)
     thread.start()
