@@ -196,6 +196,11 @@ class PngSequenceSink(Sink):
 
     def close(self, *, interrupted: bool = False) -> None:
         self._closed = True
+        if not interrupted:        # -y over a longer sequence: its later frames would read as this one's
+            index = self.frames_written
+            while os.path.lexists(file := self.pattern % index):
+                _remove(file)
+                index += 1
 
     def abort(self) -> None:
         if not self._closed:

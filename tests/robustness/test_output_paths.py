@@ -155,6 +155,15 @@ def test_existing_frames_of_a_png_pattern_are_refused_without_y(work):
     assert (work / "frames" / "notes.txt").read_text() == "mine"
 
 
+def test_y_over_a_longer_sequence_leaves_only_this_jobs_frames(work):
+    frames = len(rm.decode(work / "clip.mp4"))
+    (work / "frames").mkdir()
+    for i in range(frames + 3):
+        (work / "frames" / f"{i:05d}.png").write_bytes(b"an earlier job's frame")
+    assert cutout("clip.mp4", "-o", "frames/%05d.png", "-y", cwd=work).exit_code == 0
+    assert sorted(p.name for p in (work / "frames").iterdir()) == [f"{i:05d}.png" for i in range(frames)]
+
+
 def test_on_a_terminal_the_user_is_asked(work, monkeypatch):
     (work / "out.mp4").write_bytes(b"keep me")
     monkeypatch.setattr("stream.cli.options.stdin_is_terminal", lambda: True)
