@@ -34,7 +34,6 @@ class LookBack:
     def __init__(self, finder: Finder, depth: int, margin: int = 2) -> None:
         self.finder, self.depth, self.margin = finder, depth, margin
         self.held: collections.deque[Held] = collections.deque()
-        self.found_back = 0                     # frames where a face was found only by looking back
 
     def push(self, frame: Frame, regions: list[Region], born: Sequence[Track]) -> list[Held]:
         """Hold `frame` with its `regions`; trace each newly `born` face back through the held frames."""
@@ -61,7 +60,6 @@ class LookBack:
             face: FaceBox | None = self.finder.refind(image, box)
             if face is not None:
                 box, misses = face, 0
-                self.found_back += 1
             else:
                 misses += 1
                 if misses > self.margin:

@@ -67,10 +67,6 @@ class FaceTracks:
         self._next_job = 0
         self._last: int | None = None
 
-    def sweep_frames(self, size: tuple[int, int]) -> int:
-        """Frames one whole sweep of a `size` frame takes (after the first)."""
-        return -(-len(self.finder.plan(size)) // self.sweep_per_frame)
-
     def update(self, rgb: np.ndarray, index: int) -> tuple[list[Track], list[Track]]:
         """This frame's tracks (every face to hide now) and those of them born in it (new faces)."""
         size = (rgb.shape[1], rgb.shape[0])

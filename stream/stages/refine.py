@@ -15,7 +15,6 @@ class RefineStage:
 
     def __init__(self) -> None:
         self.seconds = 0.0
-        self.frames = 0
 
     def process(self, frame: Frame) -> Frame:
         if frame.alpha is None:
@@ -23,5 +22,4 @@ class RefineStage:
         start = time.perf_counter()
         frame.alpha = refine_alpha(frame.image, frame.alpha)
         self.seconds += time.perf_counter() - start
-        self.frames += 1
         return frame
