@@ -13,7 +13,7 @@ from tqdm import tqdm
 from model.errors import P3MError
 from model.matters.base import Matter
 from stream import hwcodecs
-from stream.jobs.assembly import Assembly
+from stream.jobs.assembly import LOOKBACK, Assembly
 from stream.jobs.budget import check_memory
 from stream.jobs.config import CutoutConfig, load_config
 from stream.jobs.photos import cut_photos, plan_photos
@@ -112,19 +112,20 @@ def run_cutout(input: str, output: str, settings: CutoutConfig, *, quiet: bool =
                                           fmt.pix_fmt)
         # Before the sinks: a bad infer_size leaves no output.
         batch = 1 if settings.matte is not None else assembly.load(batched=True, matter=matter).batch_size
-        check_memory(source.width, source.height, infer_size=settings.infer_size, batch=batch,
-                     queue_size=settings.queue_size)
-        sink = stack.enter_context(open_sinks(output, source, transparent=transparent,
-                                              alpha_out=settings.alpha_out, audio=settings.audio, crf=settings.crf,
-                                              preset=settings.preset, hw_codecs=hardware,
-                                              odd_size=settings.odd_size))
-        log.info("video: %s", hwcodecs.describe(source, sink))
         # CUDA: one stage, the tensors stay on the device; the alpha comes back only for a matte output.
         keep_alpha = settings.alpha_out is not None or settings.blur_faces == "others"   # others: whose face
         given = [*([assembly.tuning] if assembly.tuning else []), assembly.compositor]     # --matte: no model
         stages = [*(assembly.stages(keep_alpha=keep_alpha, overlap_batches=overlap_batches)
                     if settings.matte is None else given), *assembly.face_blur()]
         refine = assembly.add_refine(stages) if settings.refine else None
+        check_memory(source.width, source.height, infer_size=settings.infer_size, batch=batch,
+                     queue_size=settings.queue_size, stage_names=[getattr(s, "name", "") for s in stages],
+                     held=LOOKBACK if assembly.faces is not None else 0)
+        sink = stack.enter_context(open_sinks(output, source, transparent=transparent,
+                                              alpha_out=settings.alpha_out, audio=settings.audio, crf=settings.crf,
+                                              preset=settings.preset, hw_codecs=hardware,
+                                              odd_size=settings.odd_size))
+        log.info("video: %s", hwcodecs.describe(source, sink))
         pipeline = Pipeline(source, stages, sink, policy="offline", capacity=settings.queue_size)
         with _progress(source.frame_count, quiet) as on_frame, cancel_on_signals(pipeline, keep=keep_interrupted):
             stats = pipeline.run(on_frame)

@@ -17,6 +17,7 @@ from helpers import robust_media as rm
 from model.errors import P3MError
 from model.matters.base import Matter
 from stream.frames import Frame
+from stream.jobs import budget
 from stream.jobs.budget import check_memory
 from stream.pipeline.runner import Pipeline
 from stream.protocols import Sink
@@ -119,14 +120,31 @@ def test_a_second_ctrl_c_after_the_output_was_finalised_removes_nothing_and_says
     assert result and result[0].cancelled  # run() reports the kept output instead of raising Aborted
 
 
+DEFAULT_PLAN = ["matting", "subjects", "steadiness", "TemporalSmoother", "upsampling", "Compositor"]
+
+
 def test_settings_that_need_more_memory_than_the_machine_has_are_refused_with_the_figures():
     with pytest.raises(P3MError) as e:
-        check_memory(320, 240, infer_size=4096, batch=64, queue_size=64, available=16 * 2**30)
+        check_memory(320, 240, infer_size=4096, batch=64, queue_size=64, stage_names=DEFAULT_PLAN,
+                     available=16 * 2**30)
     assert e.value.message == ("batch 64, queue_size 64 and infer_size 4096 on 320x240 frames would hold about "
-                               "26.7 GiB of frames, and this machine has 16.0 GiB available")
+                               "58.3 GiB of frames, and this machine has 16.0 GiB available")
     assert "--batch" in e.value.hint and "--infer-size" in e.value.hint
-    check_memory(320, 240, infer_size=512, batch=2, queue_size=4, available=2**30)      # the defaults fit in 1 GiB
-    check_memory(3840, 2160, infer_size=512, batch=2, queue_size=4, available=2 * 2**30)   # 4K too, in 2 GiB
+    check_memory(320, 240, infer_size=512, batch=2, queue_size=4, stage_names=DEFAULT_PLAN, available=2**30)
+    check_memory(3840, 2160, infer_size=512, batch=2, queue_size=4, stage_names=DEFAULT_PLAN,
+                 available=2 * 2**30)                           # the defaults fit: 320x240 in 1 GiB, 4K in 2 GiB
+
+
+def test_the_count_follows_the_planned_queues_and_the_faces_look_back():
+    """Every queue the plan has (one before each stage, one before the sink) holds full frames, those before
+    the upsampling model-size data too, and the face blur's look-back holds its frames besides."""
+    args = {"infer_size": 512, "batch": 2, "queue_size": 4}
+    frame = 1280 * 720 * budget.FULL_FRAME_BYTES
+    plain = budget.frames_in_flight_bytes(1280, 720, **args, queues=7, model_queues=5)
+    assert budget.queue_counts(DEFAULT_PLAN) == (7, 5)
+    assert budget.queue_counts([*DEFAULT_PLAN, "faces"]) == (8, 5)
+    assert budget.frames_in_flight_bytes(1280, 720, **args, queues=8, model_queues=5, held=24) \
+        == plain + (4 + 24) * frame
 
 
 def test_a_job_asking_for_too_much_memory_is_refused_before_any_output(inputs, tmp_path, monkeypatch):
