@@ -62,7 +62,9 @@ def read_frames(path: str | Path, gray: bool) -> Iterator[np.ndarray]:
             if not container.streams.video:
                 raise P3MError(f"no video stream in {path}", "give a video file or a folder of frames")
             for frame in container.decode(video=0):
-                yield frame.to_ndarray(format="gray" if gray else "rgb24")
+                image = frame.to_ndarray(format="gray" if gray else "rgb24")
+                turns = round(frame.rotation / 90) % 4        # a phone's display matrix, as p3m's own decoding
+                yield np.ascontiguousarray(np.rot90(image, turns)) if turns else image
     except av.FFmpegError as e:
         raise P3MError(f"cannot read video {path}: {e}", "is it a video file PyAV/FFmpeg can open?") from None
 

@@ -100,3 +100,20 @@ def test_eval_draws_a_contact_sheet_worst_first(tmp_path):
     assert drawn.shape[0] == 2 * (240 + 22) and drawn.shape[1] == 4 * 320
     error_tiles = drawn[:, 3 * 320:]
     assert error_tiles[22:262].mean() > error_tiles[262 + 22:].mean()     # the bad one, drawn first
+
+
+def test_a_phone_clip_is_scored_upright_as_the_cutout_wrote_its_matte(tmp_path):
+    """A clip with a display rotation (a phone's): p3m decodes it upright and writes the matte upright, so
+    `p3m eval --video` must read it upright too, not refuse a size mismatch."""
+    alphas, images = _clip()                      # 48×64 frames, coded as such
+    with av.open(str(tmp_path / "phone.mp4"), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.set_display_rotation(-90)         # shown turned a quarter: upright 64 high, 48 wide
+        for image in images:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    upright = [np.ascontiguousarray(np.rot90(a, -1)) for a in alphas]       # as the cut-out turns the frames
+    _write(tmp_path / "matte.mkv", upright, gray=True)
+    report = evaluate_video(tmp_path / "matte.mkv", tmp_path / "phone.mp4")
+    assert report.frames == 6 and report.metrics["FLICKER"] > 0.1
