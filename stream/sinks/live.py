@@ -228,6 +228,10 @@ class StreamSink(Sink):
         finally:
             self._relay.kill()
 
+    def cancel(self) -> None:
+        """End a write waiting on the network now (thread-safe); `abort` follows."""
+        self._relay.cancel()
+
     def abort(self) -> None:
         """Stop at once: the relay is killed first, so closing the container cannot wait on the network."""
         if not self._closed:

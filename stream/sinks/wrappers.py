@@ -170,6 +170,9 @@ class BackgroundSink(Sink):
         self._done = True
         with self._cond:
             self._pending = None
+        cancel = getattr(self.sink, "cancel", None)
+        if cancel is not None:
+            cancel()                  # a write blocked on the network returns now, not at its timeout
         self._stop()
         self.sink.abort()
 

@@ -550,6 +550,31 @@ def test_background_sink_keeps_the_newest_frame_and_reports_errors_on_close() ->
     assert broken.sink.ending == "aborted"
 
 
+class _StalledSink(_SlowSink):
+    """A network sink whose write waits for a peer that never reads, until it is cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing, self.released = threading.Event(), threading.Event()
+
+    def write(self, frame: Frame) -> None:
+        self.writing.set()
+        if not self.released.wait(10):
+            raise OSError("write timed out")
+
+    def cancel(self) -> None:
+        self.released.set()
+
+
+def test_background_sink_abort_cancels_a_stalled_write_before_waiting_for_it() -> None:
+    stalled = _StalledSink()
+    sink = BackgroundSink(stalled)
+    sink.write(_frames(1)[0])
+    assert stalled.writing.wait(10)
+    sink.abort()
+    assert stalled.released.is_set() and stalled.ending == "aborted"
+
+
 # --- config ----------------------------------------------------------------------------------------------
 
 def test_the_virtual_background_preset_loads_into_live_config() -> None:
