@@ -33,6 +33,15 @@ def paint_band(image: np.ndarray, alpha: np.ndarray, alpha8: np.ndarray, out: np
     return True
 
 
+_warm_ups: list[threading.Thread] = []
+
+
+def warming_up() -> bool:
+    """True while a warm-up still imports: the interpreter must not be finalised beside it (numba's import
+    crashes then; stream/cli/__init__.py exits without finalising)."""
+    return any(thread.is_alive() for thread in _warm_ups)
+
+
 def warm_up() -> threading.Thread:
     """Import pymatting and load the compiled pass on a daemon thread, started while the job loads its model:
     seconds of imports (numba, pymatting's modules) that the first frame would otherwise wait for."""
@@ -47,6 +56,7 @@ def warm_up() -> threading.Thread:
             log.debug("foreground estimation's warm-up failed: %s", e)
 
     thread = threading.Thread(target=load, name="p3m-foreground-warm-up", daemon=True)
+    _warm_ups[:] = [t for t in _warm_ups if t.is_alive()] + [thread]
     thread.start()
     return thread
 

@@ -71,13 +71,13 @@ def open_input(spec: str, *, format: str | None = None, options: dict[str, str] 
     return abandonable(opened)
 
 
-_given_up: list[threading.Thread] = []     # open threads abandoned, maybe still blocked inside FFmpeg
+_open_threads: list[threading.Thread] = []     # every open thread started; an abandoned one may still block
 
 
 def blocked_opens() -> bool:
-    """True while an abandoned open is still inside FFmpeg: finalising the interpreter beside such a thread can
-    crash it (stream/cli/__init__.py exits without finalising then)."""
-    return any(thread.is_alive() for thread in _given_up)
+    """True while an open thread is still inside FFmpeg (one Ctrl-C abandoned): finalising the interpreter beside
+    such a thread can crash it (stream/cli/__init__.py exits without finalising then)."""
+    return any(thread.is_alive() for thread in _open_threads)
 
 
 def abandonable(open_thing: Callable[[], T], should_stop: Callable[[], bool] | None = None) -> T:
@@ -100,6 +100,7 @@ def abandonable(open_thing: Callable[[], T], should_stop: Callable[[], bool] | N
                 result["value"] = thing
 
     thread = threading.Thread(target=run, name="p3m-open", daemon=True)
+    _open_threads[:] = [t for t in _open_threads if t.is_alive()] + [thread]
     thread.start()
     try:
         while thread.is_alive():
@@ -107,7 +108,6 @@ def abandonable(open_thing: Callable[[], T], should_stop: Callable[[], bool] | N
             if should_stop is not None and should_stop() and thread.is_alive():
                 raise Abandoned("stopped while opening")
     except BaseException:
-        _given_up.append(thread)
         with lock:
             result["abandoned"] = True
             if "value" in result:
