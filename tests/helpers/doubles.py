@@ -7,6 +7,7 @@ import torch
 
 from helpers.media import square_alpha
 from model.matters.base import Matter
+from model.matters.registry import register_matter
 from stream.frames import Frame
 
 
@@ -31,6 +32,21 @@ class SquareMatte:
 
 GREEN = (0, 255, 0)
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+class RedKeyMatter(Matter):
+    """A tiny test double: alpha 1 on red pixels (a red square, a red shape), 0 elsewhere; `--model red-key`."""
+
+    name = "red-key"
+
+    def describe(self) -> str:
+        return "red-key test double"
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        return ((rgb[..., 0] > 150) & (rgb[..., 2] < 120)).astype(np.float32)
+
+
+register_matter("red-key", lambda weights, device, precision: RedKeyMatter())
 
 
 class KeyMatter(Matter):

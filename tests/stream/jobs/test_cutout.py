@@ -13,26 +13,14 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers.doubles import RedKeyMatter
 from helpers.media import H, N, W, audio_packets, decoded_alpha, decoded_video, times
 
 from model.errors import P3MError
-from model.matters.base import Matter
 from model.matters.registry import register_matter
 from stream import cutout
 from stream.cli.main import main
 from stream.jobs import offline
-
-
-class RedKeyMatter(Matter):
-    """A tiny test double: alpha 1 on red pixels (the moving square), 0 elsewhere."""
-
-    name = "red-key"
-
-    def describe(self) -> str:
-        return "red-key test double"
-
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        return ((rgb[..., 0] > 150) & (rgb[..., 2] < 120)).astype(np.float32)
 
 
 class InterruptingMatter(RedKeyMatter):
@@ -63,7 +51,6 @@ class HeavyRedKeyMatter(RedKeyMatter):
     uses_every_core = True
 
 
-register_matter("red-key", lambda weights, device, precision: RedKeyMatter())
 register_matter("red-key-32", lambda weights, device, precision: SteppedRedKeyMatter(32))
 register_matter("red-key-64", lambda weights, device, precision: SteppedRedKeyMatter(64))
 register_matter("red-key-heavy", lambda weights, device, precision: HeavyRedKeyMatter())

@@ -4,34 +4,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
+import helpers.doubles  # noqa: F401 - registers the red-key test model
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from helpers.media import square_image
 
-from model.matters.base import Matter
-from model.matters.registry import register_matter
 from stream.cli.main import main
 
-
-class RedKey(Matter):
-    """Alpha 1 on red pixels, 0 elsewhere."""
-
-    name = "photo-red-key"
-
-    def describe(self) -> str:
-        return "red-key test double"
-
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        return ((rgb[..., 0] > 150) & (rgb[..., 2] < 120)).astype(np.float32)
-
-
-register_matter("photo-red-key", lambda weights, device, precision: RedKey())
 SIZES = {"wide": (64, 48), "tall": (40, 72), "small": (33, 21)}      # width, height: one of each
 
 
 def run(*args: object) -> object:
-    return CliRunner().invoke(main, ["cutout", *map(str, args), "--model", "photo-red-key", "--infer-size", "64",
+    return CliRunner().invoke(main, ["cutout", *map(str, args), "--model", "red-key", "--infer-size", "64",
                                      "-q"])
 
 

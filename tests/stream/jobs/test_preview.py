@@ -4,30 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
+import helpers.doubles  # noqa: F401 - registers the red-key test model
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from helpers.media import FPS, H, W, square_image, write_clip
 
-from model.matters.base import Matter
-from model.matters.registry import register_matter
 from model.tiles import LABEL_HEIGHT
 from stream.cli.main import main
-
-
-class RedKey(Matter):
-    """Alpha 1 on red pixels, 0 elsewhere."""
-
-    name = "preview-red-key"
-
-    def describe(self) -> str:
-        return "red-key test double"
-
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        return ((rgb[..., 0] > 150) & (rgb[..., 2] < 120)).astype(np.float32)
-
-
-register_matter("preview-red-key", lambda weights, device, precision: RedKey())
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +20,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def preview(*args: object) -> object:
-    return CliRunner().invoke(main, ["preview", *map(str, args), "--model", "preview-red-key", "--infer-size", "64"])
+    return CliRunner().invoke(main, ["preview", *map(str, args), "--model", "red-key", "--infer-size", "64"])
 
 
 def tiles(sheet: np.ndarray, row: int) -> list[np.ndarray]:

@@ -5,14 +5,13 @@ from pathlib import Path
 
 import av
 import cv2
+import helpers.doubles  # noqa: F401 - registers the red-key test model
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from helpers.media import FPS, decoded_video, square_image, write_clip
 
 from model.errors import P3MError
-from model.matters.base import Matter
-from model.matters.registry import register_matter
 from stream import cutout
 from stream.cli.main import main
 from stream.cli.options import parse_time
@@ -20,19 +19,6 @@ from stream.cli.options import parse_time
 START = 17          # the first frame kept: two after the keyframe at 15
 
 
-class RedKey(Matter):
-    """Alpha 1 on the red square, 0 elsewhere."""
-
-    name = "span-red-key"
-
-    def describe(self) -> str:
-        return "red-key test double"
-
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        return ((rgb[..., 0] > 150) & (rgb[..., 2] < 120)).astype(np.float32)
-
-
-register_matter("span-red-key", lambda weights, device, precision: RedKey())
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +41,7 @@ def audio(path: Path) -> list[tuple[int, int, bytes]]:
 
 def test_a_piece_starts_on_its_frame_at_zero_with_the_sound_that_overlaps_it(gop_clip, tmp_path):
     out = tmp_path / "piece.mov"          # ProRes 4444: the frames' own colours come through (no chroma halving)
-    result = cutout(gop_clip, out, model="span-red-key", infer_size=64, background="transparent", start=START / FPS,
+    result = cutout(gop_clip, out, model="red-key", infer_size=64, background="transparent", start=START / FPS,
                     duration=10 / FPS, quiet=True)
     frames = decoded_video(out)
     assert result.frames == len(frames) == 10 and result.damaged == 0
@@ -71,7 +57,7 @@ def test_a_piece_starts_on_its_frame_at_zero_with_the_sound_that_overlaps_it(gop
 
 def test_frames_counts_from_the_start_given_as_minutes_and_seconds(gop_clip, tmp_path):
     out = tmp_path / "five.mkv"
-    args = ["--model", "span-red-key", "--infer-size", "64", "-b", "transparent", "--start", "0:00.68", "--frames", "5"]
+    args = ["--model", "red-key", "--infer-size", "64", "-b", "transparent", "--start", "0:00.68", "--frames", "5"]
     result = CliRunner().invoke(main, ["cutout", str(gop_clip), "-o", str(out), *args, "-q"])
     assert result.exit_code == 0, result.output
     assert input_frames_shown(out, gop_clip) == list(range(START, START + 5))
@@ -83,7 +69,7 @@ def test_an_image_sequence_is_cut_by_its_frame_rate(tmp_path):
     for i in range(6):
         cv2.imwrite(str(folder / f"{i:03d}.png"), cv2.cvtColor(square_image(i), cv2.COLOR_RGB2BGR))
     out = tmp_path / "out" / "%03d.png"
-    cutout(folder, out, model="span-red-key", infer_size=64, background="transparent", start=2 / FPS, frames=3,
+    cutout(folder, out, model="red-key", infer_size=64, background="transparent", start=2 / FPS, frames=3,
            quiet=True)
     written = sorted((tmp_path / "out").glob("*.png"))
     shown = [int(np.argmin([np.abs(cv2.imread(str(f))[..., ::-1] - square_image(i).astype(float)).mean()
@@ -101,7 +87,7 @@ def test_an_image_sequence_is_cut_by_its_frame_rate(tmp_path):
 ])
 def test_a_bad_piece_is_one_error_line_and_no_output(gop_clip, tmp_path, args, message):
     out = tmp_path / "never.mp4"
-    result = CliRunner().invoke(main, ["cutout", str(gop_clip), "-o", str(out), "--model", "span-red-key", *args])
+    result = CliRunner().invoke(main, ["cutout", str(gop_clip), "-o", str(out), "--model", "red-key", *args])
     assert result.exit_code == 1
     lines = result.output.splitlines()
     assert lines[0].startswith(f"error: {message}") and lines[1].startswith("  hint: ")
@@ -123,7 +109,7 @@ def test_a_live_preset_cannot_cut():
 
 def test_a_given_matte_is_cut_alike(gop_clip, tmp_path):
     matte, piece = tmp_path / "matte.mkv", tmp_path / "piece_matte.mkv"
-    cutout(gop_clip, tmp_path / "all.mp4", model="span-red-key", infer_size=64, alpha_out=str(matte), quiet=True)
+    cutout(gop_clip, tmp_path / "all.mp4", model="red-key", infer_size=64, alpha_out=str(matte), quiet=True)
     cutout(gop_clip, tmp_path / "piece.mp4", matte=str(matte), start=START / FPS, frames=5, alpha_out=str(piece),
            quiet=True)
     whole = [f.to_ndarray(format="gray") for f in decoded_video(matte)]
