@@ -4,12 +4,13 @@ and stopped by PID when the test ends."""
 from __future__ import annotations
 
 import contextlib
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from helpers.ports import free_port, wait_listening
 
 LIFETIME_S = 60
 
@@ -80,25 +81,6 @@ while data := connection.recv(65536):
     total += len(data)
 print(total)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(port: int, timeout: float = 20.0) -> None:
-    """Until something binds `port` (without connecting, which would use up a one-client server)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return
-        time.sleep(0.02)
-    raise TimeoutError(f"nothing listens on {port}")
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from helpers.batch_media import DAMAGED, GOOD, all_files, check_output, make_clips
 from helpers.media import decoded_video
+from helpers.ports import free_port
 
 import stream
 from model.errors import P3MError
@@ -87,9 +88,7 @@ def test_gpus_asked_of_a_cluster_without_any_fail_at_once(local_ray, clips: Path
 
 
 def test_a_cluster_started_with_ray_start(clips: Path, tmp_path: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, **RAY_ENV, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     head = subprocess.Popen(["ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
                              "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"],

@@ -4,7 +4,6 @@ other outputs (recording, RTMP, preview) and the live config."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ import pyvirtualcam
 from click.testing import CliRunner
 from helpers.doubles import KeyMatter, scene
 from helpers.media import decoded_video
+from helpers.ports import free_port, wait_listening
 
 import model.matters.registry as matters
 from model.errors import P3MError
@@ -393,26 +393,6 @@ def test_a_transparent_background_cannot_go_to_a_virtual_camera(vcam) -> None:
 
 # --- network stream, preview, background writer -----------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_listening(port: int, timeout: float = 20.0) -> None:
-    """Until something binds `port` (without connecting: the RTMP server accepts one client only). The server
-    is a fresh interpreter importing PyAV: 5 s was once too short under the full suite on 2 cores."""
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return
-        time.sleep(0.02)
-    raise TimeoutError(f"nothing listens on {port}")
-
-
 # The receiving servers run in their own process: PyAV holds the GIL while it connects or blocks on a
 # socket, so a server thread in this process could stall the client (and a test could hang for good).
 _RTMP_SERVER = """
@@ -444,7 +424,7 @@ print(json.dumps(received))
 
 def _serve(script: str, url: str, port: int) -> subprocess.Popen:
     server = subprocess.Popen([sys.executable, "-c", script, url], stdout=subprocess.PIPE, text=True)
-    _wait_listening(port)
+    wait_listening(port)
     return server
 
 
@@ -458,7 +438,7 @@ def _received(server: subprocess.Popen) -> list[tuple]:
 
 
 def test_rtmp_stream_reaches_a_server_as_h264(vcam) -> None:
-    port = _free_port()
+    port = free_port()
     url = f"rtmp://127.0.0.1:{port}/live/test"
     server = _serve(_RTMP_SERVER, url, port)
     result = live(SyntheticCamera(SIZE, FPS, frames=20), model="test-fast", stream_url=url, **LIVE)
@@ -476,7 +456,7 @@ def test_transparent_streams_need_a_format_with_alpha(tmp_path: Path) -> None:
 
 
 def test_a_transparent_overlay_streams_as_vp9_with_alpha_over_tcp(vcam) -> None:
-    port = _free_port()
+    port = free_port()
     url = f"tcp://127.0.0.1:{port}"
     server = _serve(_WEBM_SERVER, url, port)
     options = {k: v for k, v in LIVE.items() if not k.startswith("virtual_cam")}
@@ -607,10 +587,10 @@ time.sleep(30)                             # accepts, never reads
 
 
 def test_a_tcp_receiver_that_stops_reading_is_an_error_not_a_hang() -> None:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-c", _STUCK_SERVER, str(port)])
     try:
-        _wait_listening(port)
+        wait_listening(port)
         sink = StreamSink(f"tcp://127.0.0.1:{port}", width=320, height=240, fps=30, write_timeout_s=1.0)
         noise = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)   # fills the buffers fast
         start = time.perf_counter()
