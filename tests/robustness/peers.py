@@ -14,12 +14,9 @@ from helpers.ports import free_port, wait_listening
 
 LIFETIME_S = 60
 
-# accepts every connection, touches the marker file, and never answers nor reads (a dead RTMP server)
-SILENT = """
-import socket, sys, time
-server = socket.socket()
-server.bind(("127.0.0.1", int(sys.argv[1])))
-server.listen(8)
+# the tail of a server script: accepts every connection until its lifetime ends, touches the marker file, and
+# never answers nor reads
+_HOLD_SILENTLY = """
 server.settimeout(0.2)
 held, end = [], time.time() + float(sys.argv[3])
 while time.time() < end:
@@ -29,6 +26,14 @@ while time.time() < end:
     except socket.timeout:
         pass
 """
+
+# a dead RTMP server
+SILENT = """
+import socket, sys, time
+server = socket.socket()
+server.bind(("127.0.0.1", int(sys.argv[1])))
+server.listen(8)
+""" + _HOLD_SILENTLY
 
 # accepts one connection, reads `argv[4]` bytes (frames went out), then closes it (a server that goes away)
 CLOSES = """
@@ -57,14 +62,7 @@ server.settimeout(float(sys.argv[3]))
 connection = server.accept()[0]
 connection.sendall(open(sys.argv[4], "rb").read())
 connection.close()
-held, end = [], time.time() + float(sys.argv[3])
-while time.time() < end:
-    try:
-        held.append(server.accept()[0])
-        open(sys.argv[2], "a").close()
-    except socket.timeout:
-        pass
-"""
+""" + _HOLD_SILENTLY
 
 # accepts one connection and reads everything until the client hangs up; prints the byte count
 READS = """
