@@ -27,6 +27,9 @@ if TYPE_CHECKING:                   # torch is imported where a path uses it: th
     Alpha = np.ndarray | torch.Tensor   # an H×W alpha: numpy on the CPU path, a tensor on a device path
 
 
+SMALLEST_ALPHA = 1e-6     # an alpha below this is 0: a millionth of a grey level, and no subnormal floats
+
+
 class MattingStage:
     """Runs `matter` on the frame shrunk to `infer_size` (long side), then upsamples the alpha to full size:
     `guided` snaps its edges to the frame's (fast guided filter, `radius` in model pixels), `bilinear` does not.
@@ -125,6 +128,7 @@ class MattingStage:
         return _shrink(frame.image, (w, h))
 
     def _upsample(self, frame: Frame, small: np.ndarray, alpha_small: np.ndarray) -> None:
+        alpha_small = _without_subnormals(alpha_small)
         if self._opencv_only:                    # the default: no torch
             gray_lr, gray_hr = (cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) for image in (small, frame.image))
             frame.alpha = guided_upsample_gray_cpu(alpha_small, gray_lr, gray_hr, self.radius, self.eps)
@@ -193,6 +197,13 @@ class _UpsampleStep:
 
     def close(self) -> None:
         self._on_close()
+
+
+def _without_subnormals(alpha: np.ndarray) -> np.ndarray:
+    """`alpha` with values below SMALLEST_ALPHA set to 0. Models' sigmoids leave subnormal floats (MediaPipe's
+    mask: ~1 % of its pixels), and each multiply that meets one runs ~100× slower: the full-size steps after
+    this one took several times their time."""
+    return cv2.threshold(np.asarray(alpha, np.float32), SMALLEST_ALPHA, 0.0, cv2.THRESH_TOZERO)[1]
 
 
 def _shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

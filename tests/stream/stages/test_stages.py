@@ -94,6 +94,25 @@ def test_matting_stage_sets_full_res_alpha(upsample):
     assert matter.closed
 
 
+class SubnormalMatter(KeyMatter):
+    """KeyMatter with a faint tail of subnormal floats where it is 0, as a model's sigmoid leaves them."""
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        alpha = super().__call__(rgb)
+        alpha[alpha == 0] = np.float32(1e-40)
+        return alpha
+
+
+@pytest.mark.parametrize("upsample", ["guided", "bilinear"])
+def test_the_upsampled_alpha_has_no_subnormal_floats(upsample):
+    """Subnormals slow every later full-size multiply ~100×: the stage sets alphas below a millionth to 0."""
+    image, _ = _red_square_on_green()
+    alpha = MattingStage(SubnormalMatter(), 256, upsample).process(_frame(image)).alpha
+    tiny = np.finfo(np.float32).tiny
+    assert not ((alpha > 0) & (alpha < tiny)).any()
+    assert alpha.max() == 1.0
+
+
 def test_guided_upsampling_follows_the_frame_edges_better_than_bilinear():
     image, truth = _red_square_on_green()
     errors = {u: np.abs(MattingStage(KeyMatter(), 256, u).process(_frame(image)).alpha - truth).mean()
