@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from model.foreground_band import paint_band, warm_up
+from model.foreground_band import composite, warm_up
 from model.matte_tuning import SPILL_CHANNELS, suppress_spill
 from stream.frames import Frame
 from stream.stages.backgrounds import parse_background
@@ -55,15 +55,17 @@ class Compositor:
             raise ValueError(f"frame {frame.index} has no alpha: run the matting stage first")
         alpha8 = cv2.convertScaleAbs(frame.alpha, alpha=255.0)  # rounds and saturates
         image = suppress_spill(frame.image, self.spill)        # the person's colours (a copy when changed)
+        height, width = frame.image.shape[:2]
         background = None
-        if self._background is None:
+        if self._background is not None:
+            background = self._background.render(frame.image, (width, height))     # blur: of the frame as it is
+        if self.foreground_estimation:
+            frame.output = np.empty((height, width, 3 if background is not None else 4), np.uint8)
+            composite(image, frame.alpha, alpha8, frame.output, background)
+        elif background is None:
             frame.output = cv2.merge([*cv2.split(image), alpha8])  # faster than np.dstack
         else:
-            height, width = frame.image.shape[:2]
-            background = self._background.render(frame.image, (width, height))     # blur: of the frame as it is
             frame.output = blend(image, background, frame.alpha)
-        if self.foreground_estimation:
-            paint_band(image, frame.alpha, alpha8, frame.output, background)
         return frame
 
     def composite_tensor(self, images: torch.Tensor, alphas: torch.Tensor,
