@@ -1,0 +1,69 @@
+"""`--refine`'s options on the 14 portraits: working size, band width and pymatting's alpha solvers, scored as
+bench/portrait_quality.py scores (mean |α − P3M-Net R34's matte| of the default matte refined, 8-bit).
+
+Usage: python bench/refine_options.py [--portraits ../shared/media/portraits] [--solvers cf,lbdm,knn,rw,lkm]
+Prints one line per option: mean and worst MAD, seconds a photo (the solve only).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from portrait_quality import matte_with_stages
+
+from model.evaluation.metrics import mad
+from model.imageio import read_rgb
+from model.matters.selfie import MediaPipeMatter
+from model.refine import BAND_PX, WORK_SIZE, trimap_from_matte
+
+
+def refined(image: np.ndarray, alpha: np.ndarray, solver, work_size: int, band_px: int) -> np.ndarray:
+    """model/refine.py's refine_alpha with another pymatting solver: the trimap at `work_size`, solved, scaled back."""
+    height, width = alpha.shape
+    scale = min(1.0, work_size / max(height, width))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA).astype(np.float64) / 255
+    trimap = trimap_from_matte(cv2.resize(alpha, size, interpolation=cv2.INTER_AREA), band_px)
+    solved = np.clip(solver(small, trimap), 0, 1).astype(np.float32)
+    return cv2.resize(solved, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--portraits", default="../shared/media/portraits")
+    ap.add_argument("--solvers", default="cf,lbdm,knn,rw,lkm")
+    args = ap.parse_args()
+    import pymatting
+
+    root = Path(args.portraits)
+    images = sorted((root / "images").glob("*.jpg"))
+    if not images:
+        raise SystemExit(f"no portraits in {root / 'images'}")
+    refs = {p.stem: cv2.imread(str(root / "p3m_r34_alpha" / f"{p.stem}.png"), cv2.IMREAD_GRAYSCALE) / 255.0
+            for p in images}
+    rgbs = {p.stem: read_rgb(p) for p in images}
+    with MediaPipeMatter() as matter:
+        base = {stem: matte_with_stages(matter, rgb, "main") for stem, rgb in rgbs.items()}
+
+    def report(label: str, alphas: dict[str, np.ndarray], seconds: float) -> None:
+        scores = [mad(np.round(alphas[s] * 255) / 255, refs[s]) for s in rgbs]
+        print(f"{label:32} mean {statistics.mean(scores):.5f}  worst {max(scores):.4f}  {seconds:.2f} s/photo",
+              flush=True)
+
+    report("default, not refined", base, 0.0)
+    options = [("cf", WORK_SIZE, BAND_PX), ("cf", WORK_SIZE, 6), ("cf", WORK_SIZE, 12), ("cf", 1024, BAND_PX),
+               ("cf", 1280, 10), ("cf", 4000, BAND_PX)]
+    options += [(name, WORK_SIZE, BAND_PX) for name in args.solvers.split(",") if name != "cf"]
+    for name, work_size, band_px in options:
+        solver = getattr(pymatting, f"estimate_alpha_{name}")
+        start = time.perf_counter()
+        alphas = {s: refined(rgbs[s], base[s], solver, work_size, band_px) for s in rgbs}
+        report(f"{name}, {work_size} px, band ±{band_px}", alphas, (time.perf_counter() - start) / len(rgbs))
+
+
+if __name__ == "__main__":
+    main()
