@@ -277,11 +277,15 @@ class FaceFinder:
         """The faces a whole sweep finds (every size from min_face up)."""
         return self.find(rgb, self.plan((rgb.shape[1], rgb.shape[0])))
 
-    def refind(self, rgb: np.ndarray, box: Box) -> FaceBox | None:
+    def refind(self, rgb: np.ndarray, box: Box, missed: int = 0) -> FaceBox | None:
         """The face at `box` (≥ track_confidence, overlapping it), looked for in the square around it: the
-        short-range detector first, full range if that misses; None when neither finds it."""
+        short-range detector first, full range if that misses; None when neither finds it. `missed` > 0 (frames
+        the face already went unfound): one detector a call, in turn, so each still looks every other frame."""
         square = around(box, (rgb.shape[1], rgb.shape[0]))
-        for detector in self.detectors.values():
+        detectors = list(self.detectors.values())
+        if missed > 0:
+            detectors = [detectors[(missed - 1) % len(detectors)]]
+        for detector in detectors:
             found = [b for b in detector.in_region(rgb, square)
                      if b.score >= self.track_confidence and overlap(b, box) > 0.3]
             if found:

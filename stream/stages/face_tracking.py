@@ -28,7 +28,7 @@ class Finder(Protocol):
     def plan(self, size: tuple[int, int]) -> list[Job]: ...
     def find(self, rgb: np.ndarray, jobs: Sequence[Job]) -> list[FaceBox]: ...
     def scan(self, rgb: np.ndarray) -> list[FaceBox]: ...
-    def refind(self, rgb: np.ndarray, box: Box) -> FaceBox | None: ...
+    def refind(self, rgb: np.ndarray, box: Box, missed: int = 0) -> FaceBox | None: ...
 
 
 @dataclass
@@ -57,11 +57,14 @@ class FaceTracks:
     """Per frame: the faces to hide (`update`), from a spread-out sweep and a call around each known face.
 
     `sweep_per_frame`: sweep calls per frame after the first (a whole sweep then takes len(plan)/that frames);
-    `hold`: frames a face stays hidden after its last detection.
+    `hold`: frames a face stays hidden after its last detection; `light_misses` (live): a face missed is looked
+    for by one detector a frame, in turn (its box stays hidden meanwhile; a false face held costs half).
     """
 
-    def __init__(self, finder: Finder, *, sweep_per_frame: int = 1, hold: int = 15) -> None:
+    def __init__(self, finder: Finder, *, sweep_per_frame: int = 1, hold: int = 15, light_misses: bool = False
+                 ) -> None:
         self.finder, self.sweep_per_frame, self.hold = finder, sweep_per_frame, hold
+        self.light_misses = light_misses
         self.tracks: list[Track] = []
         self._ids = itertools.count()
         self._next_job = 0
@@ -76,7 +79,7 @@ class FaceTracks:
             fresh = list(self.finder.scan(rgb))
         else:
             for track in self.tracks:
-                box = self.finder.refind(rgb, track.predict(index))
+                box = self.finder.refind(rgb, track.predict(index), track.missed if self.light_misses else 0)
                 if box is not None:
                     found.append((track, box))
             fresh = list(self.finder.find(rgb, self._sweep_jobs(size)))

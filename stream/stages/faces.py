@@ -47,7 +47,9 @@ class FaceBlur:
         self.style, self.whose, self.cover_on_error = style, whose, cover_on_error
         self._owns_finder = finder is None            # a finder given to us is the caller's to close
         self.finder: Finder = finder or FaceFinder(model)
-        self.tracks = FaceTracks(self.finder, sweep_per_frame=sweep_per_frame or 1, hold=hold)
+        # Live, a missed face (often a false one the sweep found) must not cost two calls a frame while held.
+        self.tracks = FaceTracks(self.finder, sweep_per_frame=sweep_per_frame or 1, hold=hold,
+                                 light_misses=lookback == 0)
         self._auto_sweep = sweep_per_frame is None and lookback > 0
         self.lookback = LookBack(self.finder, lookback) if lookback > 0 else None
         self.frames_hidden = self.frames_covered = 0
@@ -70,7 +72,8 @@ class FaceBlur:
 
     def reset(self) -> None:
         """Forget the faces seen so far: the next frame is searched as a first one (a photo after another)."""
-        self.tracks = FaceTracks(self.finder, sweep_per_frame=self.tracks.sweep_per_frame, hold=self.tracks.hold)
+        self.tracks = FaceTracks(self.finder, sweep_per_frame=self.tracks.sweep_per_frame, hold=self.tracks.hold,
+                                 light_misses=self.tracks.light_misses)
         self._subject = None
 
     def process_batch(self, frames: Sequence[Frame]) -> list[Frame]:

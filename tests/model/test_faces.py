@@ -6,7 +6,19 @@ import numpy as np
 import pytest
 
 from model.errors import P3MError
-from model.faces import FACE_MODELS, PPT_STYLES, STYLES, FaceDetector, check_style, clip, iou, obscure, pad
+from model.faces import (
+    FACE_MODELS,
+    PPT_STYLES,
+    STYLES,
+    FaceDetector,
+    FaceFinder,
+    Square,
+    check_style,
+    clip,
+    iou,
+    obscure,
+    pad,
+)
 
 data = pytest.importorskip("skimage.data")
 
@@ -69,3 +81,19 @@ def test_style_names_of_both_commands_name_one_style_each() -> None:
     assert check_style("gaussian") == check_style("blur") != check_style("pixelate")
     with pytest.raises(P3MError, match="blur style"):
         check_style("swirl")
+
+
+def test_a_missed_face_is_looked_for_by_one_detector_a_call_in_turn(monkeypatch) -> None:
+    calls: list[str] = []
+    looked = FaceDetector.in_region
+
+    def counted(self: FaceDetector, rgb: np.ndarray, square: Square) -> list:
+        calls.append(self.model)
+        return looked(self, rgb, square)
+
+    monkeypatch.setattr(FaceDetector, "in_region", counted)
+    blank = np.full((240, 320, 3), 90, np.uint8)
+    with FaceFinder() as finder:
+        for missed in range(4):
+            assert finder.refind(blank, (100, 60, 160, 120), missed) is None
+    assert calls == ["short", "full", "short", "full", "short"]     # both while found; then one a frame, in turn

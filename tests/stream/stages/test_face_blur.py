@@ -18,10 +18,11 @@ FACE = FaceBox(280, 80, 370, 170, 0.9)
 
 class Scripted:
     """A finder double: the sweep finds FACE in the frames of `found_at`; around a known face, FACE when
-    `refound`. Counts whole sweeps."""
+    `refound`. Counts whole sweeps; `missed` holds what each refind was told of the frames the face went unfound."""
 
     def __init__(self, found_at: set[int], refound: bool = True, fail: bool = False) -> None:
         self.found_at, self.refound, self.fail, self.scans, self.index = found_at, refound, fail, 0, 0
+        self.missed: list[int] = []
 
     def plan(self, size):
         return [("short", Square(0, 0, 100))]
@@ -35,7 +36,8 @@ class Scripted:
             raise RuntimeError("detector down")
         return [FACE] if int(rgb[0, 0, 0]) in self.found_at else []
 
-    def refind(self, rgb, box):
+    def refind(self, rgb, box, missed=0):
+        self.missed.append(missed)
         return FACE if self.refound else None
 
 
@@ -68,6 +70,17 @@ def test_a_face_not_found_again_stays_hidden_for_hold_frames() -> None:
     stage = FaceBlur(finder=Scripted({0}, refound=False), hold=4)
     hidden = [_hidden(stage.process(frame)) for frame in _frames(8)]
     assert hidden == [True] * 5 + [False] * 3          # found in 0, held in 1-4, released after
+
+
+def test_live_tells_the_finder_how_long_a_face_went_unfound_and_offline_does_not() -> None:
+    live = Scripted({0}, refound=False)
+    FaceBlur(finder=live, hold=4).process_batch(_frames(6))
+    assert live.missed == [0, 1, 2, 3, 4]             # both detectors while found, then one a frame (model/faces.py)
+    offline = Scripted({0}, refound=False)
+    stage = FaceBlur(finder=offline, hold=4, lookback=3, sweep_per_frame=1)
+    stage.process_batch(_frames(6))
+    stage.flush()
+    assert offline.missed and set(offline.missed) == {0}     # the look-back's tracks keep both detectors
 
 
 def test_offline_look_back_hides_a_face_before_the_frame_it_was_found_in() -> None:
