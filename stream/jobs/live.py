@@ -4,19 +4,24 @@ ends differ.
 
 Threads and who owns them (→ is a LatestQueue of `queue_size` 1-2 frames that drops the stalest):
 
-    p3m-source   camera capture (paced)   → p3m-alpha   pairs each frame with the newest alpha
+    p3m-source   camera capture (paced)   → p3m-face-ahead (with --blur-faces) hands each frame to
+                                             └─ p3m-face-check (owned by CheckAhead): the frame's face check,
+                                                in order, one at a time, while the frame goes on being matted
+                                          → p3m-alpha   pairs each frame with the newest alpha
                                              ├─ p3m-matting (owned by AlphaReuse): matting + smoothing on the
                                              │  newest frame offered (one-frame mailbox), publishes its alpha
                                              │  (on CUDA with a background that is not a video: its composite too)
-                                          → p3m-Compositor → p3m-faces (optional) → p3m-sink:
-                                             RepeatLast(Tee[virtual camera, preview, stream*, recording*])
+                                          → p3m-Compositor → p3m-faces (waits for the frame's check, hides)
+                                          → p3m-sink: RepeatLast(Tee[virtual camera, preview, stream*, recording*])
                                              (* on their own threads: BackgroundSink)
     caller       Pipeline.run: preview window, the once-a-second stats line
 
 The compose path never waits for a slow model: every camera frame leaves with the newest alpha there is
 (`reused` when it belongs to an older frame; the stats say how much older). When the model keeps up (its time
 per frame within `alpha_wait_ms` and the camera's frame interval), a frame waits that long for its own alpha.
-Nothing is sent before the first alpha exists (privacy). A frame that got its own alpha from a CUDA worker also
+Nothing is sent before the first alpha exists, nor before its own face check (privacy): a frame waits at
+p3m-face-ahead while another still waits for the checker, so checks never fall behind the camera (the live queue
+before it drops the stalest instead). A frame that got its own alpha from a CUDA worker also
 gets the worker's composite, made on the device where the frame already is, and the compositor passes it on
 (sparing the compose path the CPU blend).
 """
@@ -120,7 +125,8 @@ def run_live(camera: str | Source | None, settings: LiveConfig, *, stats: bool =
              duration: float | None = None, quiet: bool = False,
              on_stats: Callable[[LiveStats], None] | None = None, overwrite: bool = False,
              confirm: Confirm | None = None) -> LiveResult:
-    """Build camera → alpha (+ matting worker) → compositing → faces → outputs and run it live."""
+    """Build camera → (face check ahead →) alpha (+ matting worker) → compositing → (faces →) outputs and run it
+    live."""
     if duration is not None and duration <= 0:
         raise P3MError(f"duration {duration} is not positive", "give seconds, e.g. --duration 60")
     with contextlib.ExitStack() as stack:
@@ -140,7 +146,10 @@ def run_live(camera: str | Source | None, settings: LiveConfig, *, stats: bool =
         reuse = AlphaReuse(assembly.stages(live=True), wait_s=settings.alpha_wait_ms / 1000,
                            interval_s=1 / float(source.fps))
         stack.callback(reuse.close)
-        stages: list[Stage] = [reuse, assembly.compositor, *assembly.face_blur(live=True)]
+        faces = assembly.face_blur(live=True)
+        # The face check starts as a frame enters, beside its matting, and the hiding waits for it at the end.
+        ahead = [assembly.faces.check_ahead()] if assembly.faces is not None else []
+        stages: list[Stage] = [*ahead, reuse, assembly.compositor, *faces]
         pipeline = Pipeline(source, stages, sink, policy="live", capacity=settings.queue_size)
         if preview is not None:
             preview.on_quit = pipeline.cancel          # q or Esc in the window

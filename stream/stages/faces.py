@@ -4,7 +4,8 @@
 unaffected by the matte) and hides the same boxes in `frame.output` with `model.faces.obscure`. It fails
 closed: the first frame is swept whole before it leaves; faces are followed between detections
 (`face_tracking.py`); offline, frames wait `lookback` frames so a face found late is hidden before it was found
-too (`face_lookback.py`); live, a detector error covers the whole frame instead of sending it unchecked.
+too (`face_lookback.py`); live, the check can start as the frame enters (`check_ahead`, `face_ahead.py`), and a
+detector error covers the whole frame instead of sending it unchecked.
 `whose="others"` keeps the main subject's face (the face the matte keeps most of) and hides the rest.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from model.errors import P3MError
 from model.faces import DEFAULT_STYLE, FaceFinder, check_face_finder, check_style, obscure
 from stream.frames import Frame
+from stream.stages.face_ahead import CheckAhead
 from stream.stages.face_lookback import Held, LookBack, Region
 from stream.stages.face_tracking import FaceTracks, Finder, regions
 
@@ -53,28 +55,49 @@ class FaceBlur:
         self._auto_sweep = sweep_per_frame is None and lookback > 0
         self.lookback = LookBack(self.finder, lookback) if lookback > 0 else None
         self.frames_hidden = self.frames_covered = 0
+        self.ahead: CheckAhead[list[Region] | None] | None = None
         self._subject: int | None = None
         self._warned: set[str] = set()
+
+    def check_ahead(self) -> CheckAhead[list[Region] | None]:
+        """Live: the stage to put first, which starts each frame's face check as the frame enters (beside its
+        matting and compositing); `process` then waits for that frame's check instead of making it."""
+        if self.lookback is not None:
+            raise RuntimeError("a FaceBlur with look-back checks the frames it holds itself")
+        self.ahead = CheckAhead(self._check)
+        return self.ahead
 
     def process(self, frame: Frame) -> Frame:
         """One frame in, the same frame out, its faces hidden (live, and offline without look-back)."""
         if self.lookback is not None:
             raise RuntimeError("a FaceBlur with look-back holds frames: the pipeline calls process_batch")
+        found = self._check(frame) if self.ahead is None else self.ahead.result(frame)
+        if found is None:
+            self._subject = None
+            return self._cover(frame)
+        return self._hide(frame, found)
+
+    def _check(self, frame: Frame) -> list[Region] | None:
+        """The face boxes to hide in `frame`; None (`cover_on_error`) when the check failed: cover the frame.
+        Live with `check_ahead`, this runs on its worker: it alone touches `tracks` then."""
         try:
             tracks, _ = self.tracks.update(frame.image, frame.index)
         except Exception:
             if not self.cover_on_error:
                 raise
             self._warn("error", "the face check failed: this frame leaves fully covered", exc_info=True)
-            self.reset()
-            return self._cover(frame)
-        return self._hide(frame, regions(tracks, _size(frame)))
+            self.tracks = self._new_tracks()      # the next frame is swept whole
+            return None
+        return regions(tracks, _size(frame))
 
     def reset(self) -> None:
         """Forget the faces seen so far: the next frame is searched as a first one (a photo after another)."""
-        self.tracks = FaceTracks(self.finder, sweep_per_frame=self.tracks.sweep_per_frame, hold=self.tracks.hold,
-                                 light_misses=self.tracks.light_misses)
+        self.tracks = self._new_tracks()
         self._subject = None
+
+    def _new_tracks(self) -> FaceTracks:
+        return FaceTracks(self.finder, sweep_per_frame=self.tracks.sweep_per_frame, hold=self.tracks.hold,
+                          light_misses=self.tracks.light_misses)
 
     def process_batch(self, frames: Sequence[Frame]) -> list[Frame]:
         """Offline: frames in, the frames whose look-back is done out (oldest first; fewer while it fills)."""
@@ -143,6 +166,8 @@ class FaceBlur:
             log.warning(message, **kwargs)
 
     def close(self) -> None:
+        if self.ahead is not None:
+            self.ahead.close()                # its worker uses the finder: it ends first
         close = getattr(self.finder, "close", None)
         if self._owns_finder and close is not None:
             close()

@@ -2,6 +2,9 @@
 (offline), covered on a failed check (live), and `others` keeps the subject's face."""
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 import pytest
@@ -9,6 +12,10 @@ import pytest
 from model.errors import P3MError
 from model.faces import FaceBox, FaceFinder, Square, iou, obscure
 from stream.frames import Frame
+from stream.pipeline.queues import Cancelled
+from stream.pipeline.runner import Pipeline
+from stream.protocols import Sink
+from stream.stages.face_ahead import CheckAhead
 from stream.stages.faces import FaceBlur
 from tests.helpers.face_media import FaceCheck
 
@@ -39,6 +46,45 @@ class Scripted:
     def refind(self, rgb, box, missed=0):
         self.missed.append(missed)
         return FACE if self.refound else None
+
+
+class Watched(Scripted):
+    """The scripted finder, with an event per frame index set when that frame's check begins."""
+
+    def __init__(self, found_at: set[int], frames: int) -> None:
+        super().__init__(found_at)
+        self.begun = {i: threading.Event() for i in range(frames)}
+
+    def find(self, rgb, jobs):
+        self.begun[int(rgb[0, 0, 0])].set()
+        return super().find(rgb, jobs)
+
+    def refind(self, rgb, box, missed=0):
+        self.begun[int(rgb[0, 0, 0])].set()
+        return super().refind(rgb, box, missed)
+
+
+class WaitsForTheCheck:
+    """A compositor double that ends a frame only once its face check has begun (or 5 s have passed)."""
+
+    name = "compositor"
+
+    def __init__(self, begun: dict[int, threading.Event]) -> None:
+        self.begun, self.overlapped = begun, []
+
+    def process(self, frame: Frame) -> Frame:
+        self.overlapped.append(self.begun[frame.index].wait(5))
+        return frame
+
+
+class Kept(Sink):
+    path = "kept"
+
+    def __init__(self) -> None:
+        self.frames: list[Frame] = []
+
+    def write(self, frame: Frame) -> None:
+        self.frames.append(frame)
 
 
 def _frames(n: int) -> list[Frame]:
@@ -100,6 +146,74 @@ def test_live_covers_the_frame_when_the_face_check_fails() -> None:
     stage = FaceBlur(finder=Scripted(set(), fail=True), cover_on_error=True)
     frames = [stage.process(f) for f in _frames(2)[1:]]
     assert stage.frames_covered == 1 and np.ptp(frames[0].output.reshape(-1, 3), axis=0).max() == 0
+    ahead = FaceBlur(finder=Scripted(set(), fail=True), cover_on_error=True)       # the check made ahead
+    try:
+        covered = ahead.process(ahead.check_ahead().process(_frames(1)[0]))
+    finally:
+        ahead.close()
+    assert ahead.frames_covered == 1 and np.ptp(covered.output.reshape(-1, 3), axis=0).max() == 0
+
+
+def test_live_checks_each_frame_beside_its_compositing_and_sends_none_unchecked() -> None:
+    finder = Watched(set(range(12)), frames=12)
+    stage = FaceBlur(finder=finder, cover_on_error=True)
+    compositor, sink = WaitsForTheCheck(finder.begun), Kept()
+    try:
+        Pipeline(_frames(12), [stage.check_ahead(), compositor, stage], sink, policy="live").run()
+    finally:
+        stage.close()
+    assert compositor.overlapped and all(compositor.overlapped)    # no frame's compositing ended before its check began
+    sent = [frame.index for frame in sink.frames]
+    assert sent == sorted(sent) and sent[-1] == 11                 # in order, stale frames dropped, the last one sent
+    assert all(_hidden(frame) for frame in sink.frames) and stage.frames_hidden == len(sent)
+    assert not [t for t in threading.enumerate() if t.name.startswith("p3m-")]
+
+
+def _gated(gate: threading.Event) -> Callable[[Frame], int]:
+    return lambda frame: gate.wait(5) and frame.index
+
+
+def test_the_check_ahead_holds_a_frame_back_while_another_waits_for_the_worker() -> None:
+    gate = threading.Event()
+    ahead = CheckAhead(_gated(gate))
+    frames = _frames(3)
+    ahead.process(frames[0])                      # the worker takes it and waits at the gate
+    ahead.process(frames[1])                      # waits for the worker
+    third = threading.Thread(target=ahead.process, args=(frames[2],))
+    third.start()
+    third.join(0.2)
+    assert third.is_alive()                       # no backlog: the live queue before the stage drops frames instead
+    gate.set()
+    third.join(5)
+    assert [ahead.result(frame) for frame in frames] == [0, 1, 2]
+    ahead.close()
+
+
+def test_a_stop_ends_every_wait_for_the_face_check() -> None:
+    gate, stop = threading.Event(), threading.Event()
+    ahead = CheckAhead(_gated(gate))
+    ahead.should_stop = stop.is_set
+    frames = _frames(3)
+    ahead.process(frames[0])
+    ahead.process(frames[1])
+    ended: list[str] = []
+
+    def wait(call: Callable[[Frame], object], frame: Frame) -> None:
+        try:
+            call(frame)
+        except Cancelled:
+            ended.append(call.__name__)
+
+    waits = [threading.Thread(target=wait, args=(ahead.process, frames[2])),      # for room at the worker
+             threading.Thread(target=wait, args=(ahead.result, frames[1]))]       # for a frame's check
+    for thread in waits:
+        thread.start()
+    stop.set()
+    for thread in waits:
+        thread.join(2)
+    assert sorted(ended) == ["process", "result"]
+    gate.set()
+    ahead.close()
 
 
 def _two_faces() -> tuple[np.ndarray, np.ndarray]:
