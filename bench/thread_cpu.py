@@ -7,7 +7,9 @@ Usage: python bench/thread_cpu.py [--seconds 10] [--size 1280x720] [--rounds 3] 
 Each round runs decode + encode alone, then the cut-out with the bundled model (model loading included), and
 samples every thread's user + system time from /proc (Linux) every 50 ms. Threads are named as Python names
 them (`p3m-Compositor`, …); threads a library starts (x264, FFmpeg, OpenCV's pool) keep the process name
-(`python`) or their own. Prints the per-round totals and the median of each thread's share.
+(`python`) or their own. Prints the per-round totals and the median of each thread's share. The rounds share
+one process: the first carries the one-time imports (pymatting's, on `p3m-foreground-warm-up`), the medians
+are the per-frame costs.
 """
 from __future__ import annotations
 
