@@ -160,6 +160,16 @@ def scores(alpha: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
     return mad(alpha, ref), float(error[~band].sum() / max(error.sum(), 1e-9))
 
 
+def load_portraits(root: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The photos under `root`/images (RGB) and their P3M-Net R34 mattes (float32 in [0, 1]), by stem."""
+    images = sorted((root / "images").glob("*.jpg"))
+    if not images:
+        raise SystemExit(f"no portraits in {root / 'images'}")
+    refs = {p.stem: cv2.imread(str(root / "p3m_r34_alpha" / f"{p.stem}.png"), cv2.IMREAD_GRAYSCALE) for p in images}
+    return ({p.stem: read_rgb(p) for p in images},
+            {stem: ref.astype(np.float32) / 255.0 for stem, ref in refs.items()})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--portraits", default="../shared/media/portraits")
@@ -169,12 +179,7 @@ def main() -> None:
     ap.add_argument("--json", default="bench/portrait_quality.json")
     args = ap.parse_args()
     root = Path(args.portraits)
-    images = sorted((root / "images").glob("*.jpg"))
-    if not images:
-        raise SystemExit(f"no portraits in {root / 'images'}")
-    refs = {p.stem: cv2.imread(str(root / "p3m_r34_alpha" / f"{p.stem}.png"), cv2.IMREAD_GRAYSCALE) for p in images}
-    rgbs = {p.stem: read_rgb(p) for p in images}
-    refs = {stem: ref.astype(np.float32) / 255.0 for stem, ref in refs.items()}
+    rgbs, refs = load_portraits(root)
 
     results: dict[str, dict[str, tuple[float, float]]] = {}
     alphas: dict[str, dict[str, np.ndarray]] = {}

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from portrait_quality import matte_with_stages
+from portrait_quality import load_portraits, matte_with_stages
 
 from model.evaluation.metrics import mad
-from model.imageio import read_rgb
 from model.matters.selfie import MediaPipeMatter
 from model.refine import BAND_PX, WORK_SIZE, trimap_from_matte
 
@@ -39,13 +38,7 @@ def main() -> None:
     args = ap.parse_args()
     import pymatting
 
-    root = Path(args.portraits)
-    images = sorted((root / "images").glob("*.jpg"))
-    if not images:
-        raise SystemExit(f"no portraits in {root / 'images'}")
-    refs = {p.stem: cv2.imread(str(root / "p3m_r34_alpha" / f"{p.stem}.png"), cv2.IMREAD_GRAYSCALE) / 255.0
-            for p in images}
-    rgbs = {p.stem: read_rgb(p) for p in images}
+    rgbs, refs = load_portraits(Path(args.portraits))
     with MediaPipeMatter() as matter:
         base = {stem: matte_with_stages(matter, rgb, "main") for stem, rgb in rgbs.items()}
 
