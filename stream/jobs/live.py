@@ -150,6 +150,7 @@ def run_live(camera: str | Source | None, settings: LiveConfig, *, stats: bool =
         # The face check starts as a frame enters, beside its matting, and the hiding waits for it at the end.
         ahead = [assembly.faces.check_ahead()] if assembly.faces is not None else []
         stages: list[Stage] = [*ahead, reuse, assembly.compositor, *faces]
+        assembly.compositor.wait_ready()
         pipeline = Pipeline(source, stages, sink, policy="live", capacity=settings.queue_size)
         if preview is not None:
             preview.on_quit = pipeline.cancel          # q or Esc in the window

@@ -34,8 +34,14 @@ class Compositor:
         self.foreground_estimation, self.spill = foreground_estimation, spill
         self._background = parse_background(background)
         self._uploaded: tuple[np.ndarray, torch.Tensor] | None = None     # composite_tensor's last background
-        if foreground_estimation:
-            warm_up()                   # imports while the job loads its model, not when the first frame comes
+        # imports while the job loads its model, not when the first frame comes
+        self._warm_up = warm_up() if foreground_estimation else None
+
+    def wait_ready(self) -> None:
+        """Return once the warm-up's imports are done (at once without foreground estimation): live waits here
+        before its camera starts, so the first frames do not queue up behind a second of imports."""
+        while self._warm_up is not None and self._warm_up.is_alive():
+            self._warm_up.join(0.1)             # in steps: Ctrl-C reaches the waiting thread
 
     @property
     def transparent(self) -> bool:

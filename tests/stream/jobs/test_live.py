@@ -29,10 +29,12 @@ from stream.jobs.assembly import plan_stages
 from stream.jobs.config import LiveConfig, load_live_config
 from stream.jobs.demo import make_demo_clip
 from stream.jobs.live import live
+from stream.pipeline.runner import Pipeline
 from stream.protocols import Sink
 from stream.sinks.live import PreviewSink, StreamSink, virtual_camera_hint
 from stream.sinks.wrappers import BackgroundSink
 from stream.sources.synthetic import SyntheticCamera, read_stamp
+from stream.stages import compositing
 from stream.stages.alpha_reuse import AlphaReuse
 from stream.stages.compositing import Compositor
 from stream.stages.device_cutout import DeviceCutout
@@ -158,6 +160,26 @@ def test_a_model_that_keeps_up_gives_frames_their_own_matte(vcam, monkeypatch, m
     s = result.stats
     assert s.sent >= 0.9 * s.frames_in and s.sent - s.reused >= share * s.sent, s.line()
     assert sum(count for _, count in s.reuse_ages) == s.reused
+
+
+def test_the_camera_starts_after_the_foreground_imports(vcam, monkeypatch) -> None:
+    """Live waits for the compositor's warm-up (pymatting's import, a second on loaded cores) before its camera
+    starts, so that the first frames do not queue up behind it."""
+    warm_ups: list[threading.Thread] = []
+
+    def slow_warm_up() -> threading.Thread:
+        thread = threading.Thread(target=time.sleep, args=(0.5,), daemon=True)
+        thread.start()
+        warm_ups.append(thread)
+        return thread
+
+    monkeypatch.setattr(compositing, "warm_up", slow_warm_up)
+    importing_at_start: list[bool] = []
+    run = Pipeline.run
+    monkeypatch.setattr(Pipeline, "run", lambda self, *a, **k: (
+        importing_at_start.append(warm_ups[0].is_alive()), run(self, *a, **k))[1])
+    live(SyntheticCamera(SIZE, FPS, seconds=0.3), model="test-fast", **LIVE)
+    assert importing_at_start == [False]
 
 
 def test_while_the_camera_is_away_the_last_frame_keeps_going_out(vcam) -> None:
