@@ -27,7 +27,7 @@ if TYPE_CHECKING:                   # torch is imported where a path uses it: th
     Alpha = np.ndarray | torch.Tensor   # an H×W alpha: numpy on the CPU path, a tensor on a device path
 
 
-SMALLEST_ALPHA = 1e-6     # an alpha below this is 0: a millionth of a grey level, and no subnormal floats
+SMALLEST_ALPHA = 1e-6     # an alpha below this is 0 (far under a grey level): no subnormal floats downstream
 
 
 class MattingStage:
@@ -201,8 +201,8 @@ class _UpsampleStep:
 
 def _without_subnormals(alpha: np.ndarray) -> np.ndarray:
     """`alpha` with values below SMALLEST_ALPHA set to 0. Models' sigmoids leave subnormal floats (MediaPipe's
-    mask: ~1 % of its pixels), and each multiply that meets one runs ~100× slower: the full-size steps after
-    this one took several times their time."""
+    mask: ~1 % of its pixels), and arithmetic on them is many times slower: every full-size step after this one
+    paid for it (bench/RESULTS.md)."""
     return cv2.threshold(np.asarray(alpha, np.float32), SMALLEST_ALPHA, 0.0, cv2.THRESH_TOZERO)[1]
 
 
