@@ -11,24 +11,12 @@ import statistics
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 from portrait_quality import load_portraits, matte_with_stages
 
 from model.evaluation.metrics import mad
 from model.matters.selfie import MediaPipeMatter
-from model.refine import BAND_PX, WORK_SIZE, trimap_from_matte
-
-
-def refined(image: np.ndarray, alpha: np.ndarray, solver, work_size: int, band_px: int) -> np.ndarray:
-    """model/refine.py's refine_alpha with another pymatting solver: the trimap at `work_size`, solved, scaled back."""
-    height, width = alpha.shape
-    scale = min(1.0, work_size / max(height, width))
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA).astype(np.float64) / 255
-    trimap = trimap_from_matte(cv2.resize(alpha, size, interpolation=cv2.INTER_AREA), band_px)
-    solved = np.clip(solver(small, trimap), 0, 1).astype(np.float32)
-    return cv2.resize(solved, (width, height), interpolation=cv2.INTER_LINEAR)
+from model.refine import BAND_PX, WORK_SIZE, refine_alpha
 
 
 def main() -> None:
@@ -54,7 +42,7 @@ def main() -> None:
     for name, work_size, band_px in options:
         solver = getattr(pymatting, f"estimate_alpha_{name}")
         start = time.perf_counter()
-        alphas = {s: refined(rgbs[s], base[s], solver, work_size, band_px) for s in rgbs}
+        alphas = {s: refine_alpha(rgbs[s], base[s], work_size, band_px, solver) for s in rgbs}
         report(f"{name}, {work_size} px, band ±{band_px}", alphas, (time.perf_counter() - start) / len(rgbs))
 
 

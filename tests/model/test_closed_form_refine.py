@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from helpers.halo_scene import halo_scene
 
 from model.cli import image_command
-from model.refine import refine_alpha, trimap_from_matte
+from model.refine import LEAK, refine_alpha, trimap_from_matte
 
 
 def test_refinement_recovers_strands_a_coarse_matte_lost():
@@ -47,3 +47,12 @@ def test_image_command_with_the_bundled_model_keeps_the_name(tmp_path):
     assert cut.shape == (512, 512, 4) and matte.shape == (512, 512)
     assert (matte > 200).mean() > 0.2 and (matte < 50).mean() > 0.2                # a person, and a background
     np.testing.assert_allclose(cut[..., 3].astype(int), matte.astype(int), atol=1)
+
+
+def test_the_solves_faint_leak_is_set_to_zero_and_one():
+    scene = halo_scene(240, 320)
+    coarse = cv2.GaussianBlur((scene.alpha > 0.6).astype(np.float32), (0, 0), 3)
+    refined = refine_alpha(scene.image, coarse, work_size=320)       # solved at its own size: no resampling
+    faint = ((refined > 0) & (refined < LEAK)) | ((refined < 1) & (refined > 1 - LEAK))
+    assert not faint.any(), int(faint.sum())
+    assert ((refined > LEAK) & (refined < 1 - LEAK)).any()           # the soft edge stays soft
