@@ -141,10 +141,11 @@ def plan_stages(matting: MattingStage, smoother: TemporalSmoother, compositor: C
     `keep_alpha` and `overlap_batches`). Live, the matting worker's stages: the compose path keeps the compositor."""
     if matting.device_path is None:
         # The smoother blends the model-resolution alpha (fewer pixels to blend), and the guided upsampling
-        # then fits the blend to the current frame's edges; subjects are chosen at that resolution too.
+        # then fits the blend to the current frame's edges; subjects are chosen at that resolution too. The
+        # still-picture hold comes after the upsampling, whose edges shimmer with the frame's noise.
         model, upsampling = matting.split()
-        steps = [model, *(s for s in (subjects, steadiness) if s is not None), smoother, upsampling,
-                 *([tuning] if tuning is not None else [])]
+        steps = [model, *([subjects] if subjects is not None else []), smoother, upsampling,
+                 *(s for s in (steadiness, tuning) if s is not None)]
         return steps if live else [*steps, compositor]
     if tuning is not None:
         raise P3MError(f"matte tuning (--threshold, --erode, --dilate, --feather) runs on the CPU path; the model "

@@ -120,7 +120,7 @@ def test_a_second_ctrl_c_after_the_output_was_finalised_removes_nothing_and_says
     assert result and result[0].cancelled  # run() reports the kept output instead of raising Aborted
 
 
-DEFAULT_PLAN = ["matting", "subjects", "steadiness", "TemporalSmoother", "upsampling", "Compositor"]
+DEFAULT_PLAN = ["matting", "subjects", "TemporalSmoother", "upsampling", "steadiness", "Compositor"]
 
 
 def test_settings_that_need_more_memory_than_the_machine_has_are_refused_with_the_figures():
@@ -128,7 +128,7 @@ def test_settings_that_need_more_memory_than_the_machine_has_are_refused_with_th
         check_memory(320, 240, infer_size=4096, batch=64, queue_size=64, stage_names=DEFAULT_PLAN,
                      available=16 * 2**30)
     assert e.value.message == ("batch 64, queue_size 64 and infer_size 4096 on 320x240 frames would hold about "
-                               "58.3 GiB of frames, and this machine has 16.0 GiB available")
+                               "47.8 GiB of frames, and this machine has 16.0 GiB available")
     assert "--batch" in e.value.hint and "--infer-size" in e.value.hint
     check_memory(320, 240, infer_size=512, batch=2, queue_size=4, stage_names=DEFAULT_PLAN, available=2**30)
     check_memory(3840, 2160, infer_size=512, batch=2, queue_size=4, stage_names=DEFAULT_PLAN,
@@ -140,10 +140,10 @@ def test_the_count_follows_the_planned_queues_and_the_faces_look_back():
     the upsampling model-size data too, and the face blur's look-back holds its frames besides."""
     args = {"infer_size": 512, "batch": 2, "queue_size": 4}
     frame = 1280 * 720 * budget.FULL_FRAME_BYTES
-    plain = budget.frames_in_flight_bytes(1280, 720, **args, queues=7, model_queues=5)
-    assert budget.queue_counts(DEFAULT_PLAN) == (7, 5)
-    assert budget.queue_counts([*DEFAULT_PLAN, "faces"]) == (8, 5)
-    assert budget.frames_in_flight_bytes(1280, 720, **args, queues=8, model_queues=5, held=24) \
+    plain = budget.frames_in_flight_bytes(1280, 720, **args, queues=7, model_queues=4)
+    assert budget.queue_counts(DEFAULT_PLAN) == (7, 4)
+    assert budget.queue_counts([*DEFAULT_PLAN, "faces"]) == (8, 4)
+    assert budget.frames_in_flight_bytes(1280, 720, **args, queues=8, model_queues=4, held=24) \
         == plain + (4 + 24) * frame
 
 

@@ -38,3 +38,40 @@ def test_an_alpha_that_blinks_on_a_still_picture_is_held():
     for _ in range(40):                                                     # the blob goes for good: it fades
         steady = hold.hold(alpha.copy(), image)
     assert np.abs(steady - alpha).max() < 0.02
+
+
+def _still_scene_with_noise(frames: int = 12) -> list[np.ndarray]:
+    """A red disc with a soft edge on grey, 320×180, and new ±1 sensor noise each frame: the picture stands still."""
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[:180, :320]
+    disc = np.clip((60 - np.hypot(yy - 90, xx - 160)) / 4 + 0.5, 0, 1)[..., None]
+    clean = disc * (220, 40, 40) + (1 - disc) * (110, 110, 110)
+    return [np.clip(clean + rng.integers(-1, 2, clean.shape), 0, 255).astype(np.uint8) for _ in range(frames)]
+
+
+def _upsampled_change(steadiness: StillHold | None) -> float:
+    """Mean |α_t − α_{t−1}| at full size through the cut-out's CPU plan (model to upsampling, and the hold)."""
+    from helpers.doubles import RedKeyMatter
+
+    from stream.frames import Frame
+    from stream.jobs.assembly import plan_stages
+    from stream.stages.compositing import Compositor
+    from stream.stages.matting import MattingStage
+    from stream.stages.smoothing import TemporalSmoother
+
+    stages = plan_stages(MattingStage(RedKeyMatter(), infer_size=64), TemporalSmoother(), Compositor(),
+                         steadiness=steadiness)[:-1]
+    alphas = []
+    for i, image in enumerate(_still_scene_with_noise()):
+        frame = Frame(i, image)
+        for stage in stages:
+            frame = stage.process(frame)
+        alphas.append(frame.alpha)
+    return float(np.abs(np.diff(np.array(alphas[2:]), axis=0)).mean())
+
+
+def test_the_upsampled_edges_shimmer_on_a_still_picture_is_held():
+    # The model sees the same disc every frame; the guided upsampling follows each frame's noise at the edge.
+    held, shimmering = _upsampled_change(StillHold()), _upsampled_change(None)
+    assert shimmering > 0
+    assert held < 0.3 * shimmering, (held, shimmering)
