@@ -45,9 +45,9 @@ class StillHold:
 
 
 def still_mask(frame: np.ndarray, previous: np.ndarray) -> np.ndarray:
-    """uint8 H×W, 255 where the 5×5 neighbourhood's change since `previous` is below 2/255: the flicker metric's
+    """uint8 H×W, nonzero where the 5×5 neighbourhood's change since `previous` is below 2/255: the flicker metric's
     test (model/evaluation/temporal.py still_pixels) with the channels' changes weighted as luma weighs them, in
     uint8 steps, for a sixth of its time at 720p."""
     change = cv2.cvtColor(cv2.absdiff(frame, previous), cv2.COLOR_RGB2GRAY)
     window = cv2.boxFilter(change, cv2.CV_16U, (STILL_WINDOW, STILL_WINDOW), normalize=False)
-    return cv2.compare(window, _STILL_SUM, cv2.CMP_LT)
+    return np.less(window, _STILL_SUM).view(np.uint8)      # not cv2.compare: it misreads a 1×1 frame's scalar

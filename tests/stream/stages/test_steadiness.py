@@ -75,3 +75,9 @@ def test_the_upsampled_edges_shimmer_on_a_still_picture_is_held():
     held, shimmering = _upsampled_change(StillHold()), _upsampled_change(None)
     assert shimmering > 0
     assert held < 0.3 * shimmering, (held, shimmering)
+
+
+def test_frames_of_one_pixel_are_held_too():
+    hold, image = StillHold(strength=0.5), np.full((1, 1, 3), 90, np.uint8)
+    hold.hold(np.ones((1, 1), np.float32), image)
+    assert hold.hold(np.zeros((1, 1), np.float32), image)[0, 0] == 0.5
