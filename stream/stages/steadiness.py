@@ -13,15 +13,17 @@ _STILL_SUM = STILL_BELOW * 255 * STILL_WINDOW * STILL_WINDOW    # the window's s
 
 class StillHold:
     """On the full-resolution alpha, after upsampling: where the frame's 5×5 neighbourhood changed by less than
-    2/255 since the previous frame (`still_mask`), out = prev + (1 − `strength`)·(new − prev); elsewhere the new
-    alpha as it is, so a moving edge (its pixels change) does not trail. A wrong alpha on a still picture still
-    gives way, by a `1 − strength` share a frame. At full size, not the model's: the upsampling's own shimmer
-    (the guide's sensor noise at the edges) is held too (bench/RESULTS.md)."""
+    2/255 since the previous frame (`still_mask`) and the new alpha is within `release` of the held one,
+    out = prev + (1 − `strength`)·(new − prev); elsewhere the new alpha as it is, so a moving edge (its pixels
+    change) does not trail. A wrong alpha on a still picture still gives way, by a `1 − strength` share a frame.
+    `release` bounds the lag where a move does not show in the pixels (a flat surface sliding, a block the
+    encoder copied): without it those kept an old alpha and streaked. At full size, not the model's: the
+    upsampling's own shimmer (the guide's sensor noise at the edges) is held too (bench/RESULTS.md)."""
 
     name = "steadiness"
 
-    def __init__(self, strength: float = 0.9) -> None:
-        self.strength = strength
+    def __init__(self, strength: float = 0.9, release: float = 0.1) -> None:
+        self.strength, self.release = strength, release
         self.reset()
 
     def process(self, frame: Frame) -> Frame:
@@ -33,7 +35,9 @@ class StillHold:
         out = np.array(alpha, np.float32)
         prev = self._prev
         if prev is not None and prev[0].shape == out.shape and prev[1].shape == image.shape == (*out.shape, 3):
-            cv2.accumulateWeighted(prev[0], out, self.strength, mask=still_mask(image, prev[1]))
+            held = still_mask(image, prev[1])
+            held &= np.less(cv2.absdiff(out, prev[0]), self.release).view(np.uint8)
+            cv2.accumulateWeighted(prev[0], out, self.strength, mask=held)
         self._prev = (out, image)
         return out
 
