@@ -1,5 +1,5 @@
 """Where the picture stands still, the matte does too: the flicker a viewer sees is the alpha changing where
-nothing moved (false-positive regions blinking on a fence, an edge shimmering on a wall)."""
+nothing moved (an edge shimmering on a wall, a faint false positive coming and going on a fence)."""
 from __future__ import annotations
 
 import cv2
