@@ -24,10 +24,9 @@ import av
 import cv2
 import numpy as np
 import yaml
+from portrait_quality import load_portrait
 
-from model.evaluation.temporal import FlickerMeter
-from model.evaluation.videos import read_frames
-from model.imageio import read_rgb
+from model.evaluation.videos import evaluate_video
 from stream import cutout
 
 CLIPS = {"talking head": "p_d684dae3", "clutter: ledge": "p_09ba26b4", "clutter: tarp": "p_51c916fc"}
@@ -85,14 +84,6 @@ def make_clip(rgb: np.ndarray, alpha: np.ndarray, path: Path, seconds: float, se
         out.mux(stream.encode())
 
 
-def flicker_of(clip: Path, matte: Path) -> float:
-    """The matte's flicker over the clip (FlickerMeter)."""
-    meter = FlickerMeter()
-    for alpha8, frame in zip(read_frames(matte, gray=True), read_frames(clip, gray=False), strict=True):
-        meter.add(alpha8.astype(np.float32) / 255, frame)
-    return meter.value
-
-
 def run_other_tree(tree: Path, clip: Path, out: Path, matte: Path, settings: list[str]) -> None:
     """`p3m cutout CLIP -o OUT --alpha-out MATTE` with `tree`'s code; `settings` (FIELD=VALUE) as --set."""
     command = [sys.executable, "-m", "stream.cli", "cutout", str(clip), "-o", str(out), "--alpha-out", str(matte)]
@@ -120,16 +111,15 @@ def main() -> None:
         for label, stem in CLIPS.items():
             clip = folder / f"{stem}.mp4"
             if not clip.exists():
-                ref = cv2.imread(str(root / "p3m_r34_alpha" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE)
-                make_clip(read_rgb(root / "images" / f"{stem}.jpg"), ref.astype(np.float32) / 255, clip,
-                          args.seconds)
+                make_clip(*load_portrait(root, stem), clip, args.seconds)
             matte = Path(tmp) / f"{stem}_matte.mkv"
             if args.tree:
                 run_other_tree(Path(args.tree), clip, Path(tmp) / f"{stem}_out.mp4", matte, args.set)
             else:
                 cutout(clip, Path(tmp) / f"{stem}_out.mp4", alpha_out=str(matte), quiet=True, overwrite=True,
                        **options)
-            print(f"{label:16} flicker {flicker_of(clip, matte):.6f}", flush=True)
+            flicker = evaluate_video(matte, video=clip).metrics["FLICKER"]
+            print(f"{label:16} flicker {flicker:.6f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -160,14 +160,19 @@ def scores(alpha: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
     return mad(alpha, ref), float(error[~band].sum() / max(error.sum(), 1e-9))
 
 
+def load_portrait(root: Path, stem: str) -> tuple[np.ndarray, np.ndarray]:
+    """The photo `root`/images/`stem`.jpg (RGB) and its P3M-Net R34 matte (float32 in [0, 1])."""
+    ref = cv2.imread(str(root / "p3m_r34_alpha" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE)
+    return read_rgb(root / "images" / f"{stem}.jpg"), ref.astype(np.float32) / 255.0
+
+
 def load_portraits(root: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The photos under `root`/images (RGB) and their P3M-Net R34 mattes (float32 in [0, 1]), by stem."""
-    images = sorted((root / "images").glob("*.jpg"))
-    if not images:
+    """Every photo under `root`/images and its matte (`load_portrait`): two dicts by stem."""
+    stems = [p.stem for p in sorted((root / "images").glob("*.jpg"))]
+    if not stems:
         raise SystemExit(f"no portraits in {root / 'images'}")
-    refs = {p.stem: cv2.imread(str(root / "p3m_r34_alpha" / f"{p.stem}.png"), cv2.IMREAD_GRAYSCALE) for p in images}
-    return ({p.stem: read_rgb(p) for p in images},
-            {stem: ref.astype(np.float32) / 255.0 for stem, ref in refs.items()})
+    loaded = {stem: load_portrait(root, stem) for stem in stems}
+    return {s: rgb for s, (rgb, _) in loaded.items()}, {s: ref for s, (_, ref) in loaded.items()}
 
 
 def main() -> None:
