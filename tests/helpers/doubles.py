@@ -9,6 +9,7 @@ from helpers.media import square_alpha
 from model.matters.base import Matter
 from model.matters.registry import register_matter
 from stream.frames import Frame
+from stream.protocols import Sink
 
 
 class Passthrough:
@@ -17,6 +18,19 @@ class Passthrough:
     def process(self, frame: Frame) -> Frame:
         frame.output = frame.image
         return frame
+
+
+class ListSink(Sink):
+    """Keeps every frame written to it, in order."""
+
+    path = "list"
+
+    def __init__(self) -> None:
+        self.frames: list[Frame] = []
+
+    def write(self, frame: Frame) -> None:
+        self.frames.append(frame)
+        self.frames_written += 1
 
 
 class SquareMatte:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from helpers.doubles import ListSink
 from helpers.media import N, decoded_video, square_image
 
 from model.errors import P3MError
@@ -21,7 +22,6 @@ from stream.frames import Frame
 from stream.jobs.config import load_config
 from stream.jobs.offline import run_cutout
 from stream.pipeline.runner import Pipeline
-from stream.protocols import Sink
 from stream.stages.matting import MattingStage
 
 
@@ -69,17 +69,6 @@ class Recorder:
     def process_batch(self, frames: list[Frame]) -> list[Frame]:
         self.calls.append(len(frames))
         return frames
-
-
-class ListSink(Sink):
-    path = "list"
-
-    def __init__(self) -> None:
-        self.frames: list[Frame] = []
-
-    def write(self, frame: Frame) -> None:
-        self.frames.append(frame)
-        self.frames_written += 1
 
 
 def _frames(n: int) -> list[Frame]:

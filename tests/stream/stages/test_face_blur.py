@@ -8,13 +8,13 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 import pytest
+from helpers.doubles import ListSink
 
 from model.errors import P3MError
 from model.faces import FaceBox, FaceFinder, Square, iou, obscure
 from stream.frames import Frame
 from stream.pipeline.queues import Cancelled
 from stream.pipeline.runner import Pipeline
-from stream.protocols import Sink
 from stream.stages.face_ahead import CheckAhead
 from stream.stages.faces import FaceBlur
 from tests.helpers.face_media import FaceCheck
@@ -75,16 +75,6 @@ class WaitsForTheCheck:
     def process(self, frame: Frame) -> Frame:
         self.overlapped.append(self.begun[frame.index].wait(5))
         return frame
-
-
-class Kept(Sink):
-    path = "kept"
-
-    def __init__(self) -> None:
-        self.frames: list[Frame] = []
-
-    def write(self, frame: Frame) -> None:
-        self.frames.append(frame)
 
 
 def _frames(n: int) -> list[Frame]:
@@ -157,7 +147,7 @@ def test_live_covers_the_frame_when_the_face_check_fails() -> None:
 def test_live_checks_each_frame_beside_its_compositing_and_sends_none_unchecked() -> None:
     finder = Watched(set(range(12)), frames=12)
     stage = FaceBlur(finder=finder, cover_on_error=True)
-    compositor, sink = WaitsForTheCheck(finder.begun), Kept()
+    compositor, sink = WaitsForTheCheck(finder.begun), ListSink()
     try:
         Pipeline(_frames(12), [stage.check_ahead(), compositor, stage], sink, policy="live").run()
     finally:
