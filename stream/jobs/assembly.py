@@ -136,16 +136,16 @@ def plan_stages(matting: MattingStage, smoother: TemporalSmoother, compositor: C
                 keep_alpha: bool = True, overlap_batches: bool = True,
                 subjects: SubjectSelection | None = None, steadiness: StillHold | None = None,
                 tuning: MatteTuningStage | None = None) -> list[Stage]:
-    """Matting → (subject selection →) smoothing → (matte tuning →) compositing as pipeline stages: on the CPU
-    the model, the smoother and the upsampling apart, then the compositor; on CUDA one DeviceCutout (offline with
-    `keep_alpha` and `overlap_batches`). Live, the matting worker's stages: the compose path keeps the compositor."""
+    """Matting → (subject selection →) smoothing → (still-picture hold →) (matte tuning →) compositing as
+    pipeline stages: on the CPU the model, the smoother and the upsampling apart, then the compositor; on CUDA one
+    DeviceCutout (offline with `keep_alpha` and `overlap_batches`). Live, the matting worker's stages: the compose
+    path keeps the compositor."""
     if matting.device_path is None:
         # The smoother blends the model-resolution alpha (fewer pixels to blend), and the guided upsampling
         # then fits the blend to the current frame's edges; subjects are chosen at that resolution too. The
         # still-picture hold comes after the upsampling, whose edges shimmer with the frame's noise.
         model, upsampling = matting.split()
-        steps = [model, *([subjects] if subjects is not None else []), smoother, upsampling,
-                 *(s for s in (steadiness, tuning) if s is not None)]
+        steps = [s for s in (model, subjects, smoother, upsampling, steadiness, tuning) if s is not None]
         return steps if live else [*steps, compositor]
     if tuning is not None:
         raise P3MError(f"matte tuning (--threshold, --erode, --dilate, --feather) runs on the CPU path; the model "
