@@ -28,9 +28,10 @@ ROOT = Path(__file__).resolve().parents[3]
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def local_ray():
-    """A local Ray of 2 CPUs for this process, on 127.0.0.1 (set up before `ray` is first imported)."""
+    """A local Ray of 2 CPUs for this process, on 127.0.0.1 (set up before `ray` is first imported); shut down
+    after this module, not left beside the timed live tests that follow."""
     saved = {k: os.environ.get(k) for k in RAY_ENV}
     os.environ.update(RAY_ENV)
     import ray
