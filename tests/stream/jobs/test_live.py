@@ -121,7 +121,13 @@ def _in_order(stamps: list[int]) -> bool:
 
 
 # --- latency policy --------------------------------------------------------------------------------------
+# These time a live job against the clock. The shared CI machines at times stall a whole process for 150-220 ms
+# (every thread at once: the sink repeats frames meanwhile), which fails one run; a timed test runs again then,
+# with the same bounds. A real regression fails every run.
+timed = pytest.mark.flaky(reruns=2)
 
+
+@timed
 def test_a_slow_model_reuses_the_newest_alpha_and_latency_stays_bounded(vcam) -> None:
     result = live(SyntheticCamera(SIZE, FPS, seconds=2.0), model="test-slow", **LIVE)
     s = result.stats
@@ -133,6 +139,7 @@ def test_a_slow_model_reuses_the_newest_alpha_and_latency_stays_bounded(vcam) ->
     assert s.skipped > 0 and s.matted + s.skipped <= s.frames_in       # stale frames dropped, never queued
 
 
+@timed
 def test_a_slow_output_drops_stale_frames_instead_of_queueing_them(vcam) -> None:
     vcam.delay = 0.05                                                  # 1.5 frame intervals per send
     result = live(SyntheticCamera(SIZE, FPS, seconds=1.5), model="test-fast", **{**LIVE, "queue_size": 1})
@@ -143,17 +150,18 @@ def test_a_slow_output_drops_stale_frames_instead_of_queueing_them(vcam) -> None
     assert _in_order(vcam.instances[0].stamps)
 
 
+@timed
 def test_a_fast_model_gives_each_frame_its_own_alpha(vcam) -> None:
     result = live(SyntheticCamera(SIZE, FPS, seconds=1.0), model="test-fast", **LIVE)
     s = result.stats
     assert s.reused <= 0.2 * s.sent and s.latency_p95 <= 2 / FPS
 
 
-@pytest.mark.parametrize("model_ms, fps, share", [(5, 30, 0.85), (25, 20, 0.75)])
+@timed
+@pytest.mark.parametrize("model_ms, fps, share", [(5, 30, 0.95), (25, 20, 0.85)])
 def test_a_model_that_keeps_up_gives_frames_their_own_matte(vcam, monkeypatch, model_ms, fps, share) -> None:
-    """A model within the camera's frame interval: frames leave with their own matte (all of them on a quiet
-    machine; 25 ms is over the old fixed 20 ms wait, where 39 of 40 frames went out with the previous frame's).
-    The shares leave room for a stall of the shared CI machine (one of 150 ms cost 6 of 39 frames there).
+    """A model within the camera's frame interval: frames leave with their own matte (5 ms: >= 95 %; 25 ms, over
+    the old fixed 20 ms wait where 39 of 40 frames went out with the previous frame's: >= 85 % on loaded cores).
     The latency target is bench/live_cpu.py's to measure."""
     monkeypatch.setitem(matters._REGISTRY, "test-keeps-up",
                         lambda weights, device, precision: ConstantMatter(model_ms / 1000))
